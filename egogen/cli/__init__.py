@@ -1,0 +1,50 @@
+"""The ``egogen`` command line: one typer app, one module per command group.
+
+Commands are thin: they parse options, call one library function and report. Each group
+lives in its own module (``body.py``, ``scene.py`` ...) and is registered here.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from egogen import __version__
+from egogen.cli.body import app as body_app
+from egogen.cli.scene import app as scene_app
+
+app = typer.Typer(
+    name="egogen",
+    help=(
+        "Synthetic egocentric data from RL-driven SMPL-X humans.\n\n"
+        "Start with `egogen body info` to see the body model, then the scene and "
+        "simulation commands as they become available (`egogen --help` lists them)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(body_app, name="body")
+app.add_typer(scene_app, name="scene")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"egogen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Optional[bool] = typer.Option(
+        None, "--version", help="Print the egogen version and exit.",
+        callback=_version_callback, is_eager=True,
+    ),
+) -> None:
+    """Synthetic egocentric data from RL-driven SMPL-X humans."""
+
+
+def main() -> None:
+    """Console-script entry point (``egogen``)."""
+    app()
