@@ -11,7 +11,7 @@ from egogen.motion.amass import read_amass
 from egogen.motion.augment import MIRROR_INDEX, mirror_joints, mirror_smplx, split_clips
 from egogen.motion.canonical import (canonical_frame, canonicalize_smplx, from_canonical,
                                      primitive_windows, to_canonical)
-from egogen.motion.fk import smplx_fk, smplx_local_rotations
+from egogen.body.kinematics import smplx_fk, smplx_local_rotations
 from egogen.motion.mocap import load_bvh
 from egogen.motion.resample import resample_positions, resample_rotvecs
 from egogen.motion.retarget import retarget

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from motion_helpers import PARENTS_NP, smplx_like_rest
 
-from egogen.motion.fk import smplx_fk, smplx_local_rotations
+from egogen.body.kinematics import smplx_fk, smplx_local_rotations
 from egogen.motion.mocap import Y_UP_TO_Z_UP, load_bvh
 from egogen.motion.retarget import retarget
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from egogen.body.skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS
 from egogen.npz import save_npz
+from egogen.rotations import swing
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -68,18 +69,6 @@ class BuildReport:
     jreg_max_err_mm: float
     mean_height_m: float
     size_bytes: int
-
-
-def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, 3, 3) minimal rotations taking unit directions a (N, 3) onto b (N, 3)."""
-    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
-    v = np.cross(a, b)
-    c = np.einsum("ni,ni->n", a, b)
-    vx = np.zeros((len(a), 3, 3))
-    vx[:, 0, 1], vx[:, 0, 2], vx[:, 1, 2] = -v[:, 2], v[:, 1], -v[:, 0]
-    vx = vx - vx.transpose(0, 2, 1)
-    return np.eye(3) + vx + vx @ vx / (1.0 + c)[:, None, None]
 
 
 def _anny_to_smplx(p: np.ndarray) -> np.ndarray:
@@ -128,8 +117,8 @@ def _sample_tposed_bodies(num_bodies: int, seed: int, child_fraction: float, pro
         G = np.broadcast_to(np.eye(3), (B, len(labels), 3, 3)).copy()
         for s, sign in (("L", 1.0), ("R", -1.0)):
             target = np.tile([sign, 0.0, 0.0], (B, 1))
-            g_up = _rotation_between(H[:, idx[f"lowerarm01.{s}"]] - H[:, idx[f"upperarm01.{s}"]], target)
-            g_lo = _rotation_between(H[:, idx[f"wrist.{s}"]] - H[:, idx[f"lowerarm01.{s}"]], target)
+            g_up = swing(H[:, idx[f"lowerarm01.{s}"]] - H[:, idx[f"upperarm01.{s}"]], target)
+            g_lo = swing(H[:, idx[f"wrist.{s}"]] - H[:, idx[f"lowerarm01.{s}"]], target)
             for b in (f"upperarm01.{s}", f"upperarm02.{s}"):
                 G[:, idx[b]] = g_up
             for i in subtree(f"lowerarm01.{s}"):

@@ -59,8 +59,7 @@ def draw_body(body: BodyModel, rig: RigPreset, out: Path, betas: Optional[torch.
         o = body(betas=betas) if betas is not None else body()
         verts = o.vertices[0].numpy().astype(np.float64)
         markers = body.marker_positions(o.vertices)[0].numpy() if body.markers is not None else np.zeros((0, 3))
-        zero = torch.zeros(1, 3)
-        T = head_camera_pose(o.joints, zero, torch.zeros(1, 63), body.parents, rig.mount_offset_m)[0]
+        T = head_camera_pose(o.joints, np.zeros((1, 3)), np.zeros((1, 63)), rig.mount_offset_m)[0]
     faces = body.faces
     tri = verts[faces]
     n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])

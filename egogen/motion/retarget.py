@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from egogen.body.skeleton import JOINT_NAMES
-from egogen.motion.fk import smplx_fk
+from egogen.body.kinematics import smplx_fk
 from egogen.motion.mocap import Y_UP_TO_Z_UP
-from egogen.motion.rotations import kabsch, mat_to_aa, normalize, swing
+from egogen.rotations import kabsch, mat_to_aa, normalize, swing
 
 __all__ = ["RetargetResult", "retarget", "foot_metrics", "DEFAULT_SOLE_OFFSET", "FOOT_JOINTS"]
 

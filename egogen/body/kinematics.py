@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from egogen.motion.rotations import aa_to_mat
+from egogen.rotations import aa_to_mat
 
 __all__ = ["smplx_local_rotations", "smplx_fk"]
 

@@ -1,4 +1,4 @@
-"""Small batched rotation helpers (numpy; scipy for conversions)."""
+"""Small batched rotation helpers shared by every stage (numpy; scipy for conversions)."""
 
 from __future__ import annotations
 
