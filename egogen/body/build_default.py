@@ -319,6 +319,9 @@ def build_default_body(out_dir: Path, num_bodies: int = 600, num_betas: int = 16
         ImportError: if ``anny`` is not installed (``pip install 'egogen[body-build]'``).
     """
     try:
+        import warp
+
+        warp.config.quiet = True  # keep stdout clean (the CLI prints the report as JSON)
         import anny  # noqa: F401
     except ImportError as e:  # pragma: no cover - depends on the optional extra
         raise ImportError("building the default body needs Anny: pip install 'egogen[body-build]'") from e
@@ -330,6 +333,12 @@ def build_default_body(out_dir: Path, num_bodies: int = 600, num_betas: int = 16
     X = (V - mean).reshape(N, -1)
     _, S, Vt = np.linalg.svd(X, full_matrices=False)
     std = S / np.sqrt(N - 1)
+    # PCA signs are arbitrary: fix them so the build is stable and beta 0 > 0 means taller.
+    for k in range(num_betas):
+        d = Vt[k].reshape(nv, 3)
+        grows = np.ptp(mean[:, 1] + d[:, 1]) > np.ptp(mean[:, 1]) if k == 0 else d.flat[np.abs(d).argmax()] > 0
+        if not grows:
+            Vt[k] *= -1
     dirs = (Vt[:num_betas] * std[:num_betas, None]).reshape(num_betas, nv, 3).transpose(1, 2, 0)
     explained = float((S[:num_betas] ** 2).sum() / (S ** 2).sum())
     betas = X @ Vt[:num_betas].T / std[:num_betas]
