@@ -4,7 +4,7 @@ Run once by maintainers (``egogen body build-default``); its output ships in
 ``policies/default_body/``. It needs the optional extra ``egogen[body-build]`` (``anny``,
 which pulls ``warp-lang``; the first Anny build takes minutes and a ~1 GB cache).
 
-What the conversion does (facts behind each step: ``docs/default_body.md``):
+What the conversion does (figures: ``policies/default_body/MODEL_CARD.md``):
 
 1. Sample adult and child phenotypes (gender, age, muscle, weight, height, proportions)
    with Anny's calibrated ``SimpleShapeDistribution``.
