@@ -8,7 +8,6 @@ distances (inside = negative) stay well defined.
 
 from __future__ import annotations
 
-import numpy as np
 import trimesh
 
 

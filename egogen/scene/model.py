@@ -7,13 +7,14 @@ World frame: right-handed, Z up, metres, floor at z = 0 (see DESIGN.md).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from egogen.npz import save_npz
 
 #: Labels that are structure, not furniture (kept out of furniture counts and drawings).
 STRUCTURE_LABELS = ("floor", "ceiling", "wall")
@@ -195,8 +196,8 @@ class Scene:
         """Write ``scene.npz`` (geometry) and ``scene.json`` (semantics) into ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(folder / "scene.npz", vertices=self.vertices, faces=self.faces,
-                            face_instance=self.face_instance)
+        save_npz(folder / "scene.npz", {"vertices": self.vertices, "faces": self.faces,
+                                        "face_instance": self.face_instance})
         (folder / "scene.json").write_text(json.dumps(self.semantics(), indent=1))
 
     @classmethod
@@ -232,10 +233,3 @@ class Scene:
 def normalise_label(label: str) -> str:
     """``"Kitchen counter"`` -> ``"kitchen_counter"``."""
     return "_".join(label.strip().lower().replace("-", " ").replace("_", " ").split())
-
-
-def npz_bytes(**arrays: np.ndarray) -> bytes:
-    """Uncompressed npz of ``arrays`` as bytes (for hashing / tests)."""
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()

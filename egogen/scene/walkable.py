@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from egogen.npz import save_npz
 from egogen.scene.collision import CollisionWorld
 
 DEFAULTS = dict(cell=0.05, radius=0.25, step=0.10, obstacle_top=2.0)
@@ -116,11 +117,11 @@ class WalkableMap:
     # ------------------------------------------------------------------ io
     def save(self, path: Path) -> None:
         """Write as a compressed npz."""
-        np.savez_compressed(path, origin=self.origin, cell=self.cell, radius=self.radius,
-                            floor=self.floor, free=self.free, walkable=self.walkable,
-                            clearance=self.clearance, components=self.components,
-                            params=np.array([self.params[k] for k in sorted(self.params)]),
-                            param_names=np.array(sorted(self.params)))
+        save_npz(path, {"origin": self.origin, "cell": np.asarray(self.cell), "radius": np.asarray(self.radius),
+                        "floor": self.floor, "free": self.free, "walkable": self.walkable,
+                        "clearance": self.clearance, "components": self.components,
+                        "params": np.array([self.params[k] for k in sorted(self.params)]),
+                        "param_names": np.array(sorted(self.params))})
 
     @classmethod
     def load(cls, path: Path) -> "WalkableMap":
