@@ -11,14 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import trimesh
 
 from egogen.scene import furniture
 from egogen.scene.assets import AssetLibrary
+from egogen.scene.builder import SceneBuilder
 from egogen.scene.collision import CollisionWorld
 from egogen.scene.furnish import RoomFurnisher, door_zones
 from egogen.scene.layout import plan_layout, wall_pieces
-from egogen.scene.model import Material, Room, Scene, SceneObject
+from egogen.scene.model import Material, Room, Scene
 from egogen.scene.recipe import load_recipe
 from egogen.scene.walkable import build_walkable_map
 
@@ -38,32 +38,6 @@ def _material(spec: dict, rng: np.random.Generator, texture: str | None = None) 
 
 def _slab(x0, y0, x1, y1, z0, z1):
     return furniture._box(x0, y0, z0, x1, y1, z1)
-
-
-class _Builder:
-    """Collects meshes with their semantics and assembles the Scene."""
-
-    def __init__(self):
-        self.meshes: list[trimesh.Trimesh] = []
-        self.objects: list[SceneObject] = []
-
-    def add(self, mesh: trimesh.Trimesh, label, material, room=None, yaw=None):
-        iid = len(self.objects)
-        b = mesh.bounds
-        self.objects.append(SceneObject(iid, label, material,
-                                        (tuple(float(v) for v in b[0]), tuple(float(v) for v in b[1])),
-                                        room, None if yaw is None else float(yaw)))
-        self.meshes.append(mesh)
-
-    def scene(self, **kw) -> Scene:
-        verts, faces, inst, off = [], [], [], 0
-        for i, m in enumerate(self.meshes):
-            verts.append(np.asarray(m.vertices, np.float64))
-            faces.append(np.asarray(m.faces, np.int64) + off)
-            inst.append(np.full(len(m.faces), i, np.int32))
-            off += len(m.vertices)
-        return Scene(np.concatenate(verts), np.concatenate(faces), np.concatenate(inst),
-                     self.objects, **kw)
 
 
 def generate_apartment(seed: int = 0, recipe: dict | str | Path | None = None,
@@ -102,7 +76,7 @@ def generate_apartment(seed: int = 0, recipe: dict | str | Path | None = None,
 
     for attempt in range(MAX_FURNISH_ATTEMPTS):
         frng = np.random.default_rng([seed, 1, attempt])
-        b = _Builder()
+        b = SceneBuilder()
         # floors and ceilings cover room interiors (between wall faces) and door thresholds,
         # so no two solids overlap or share a face
         h = t / 2

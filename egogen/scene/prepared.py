@@ -168,6 +168,17 @@ def load_apartment(seed: int = 0, assets: str | Path | None = None, recipe: str 
                    radius, cell, use_cache, out)
 
 
+def load_training_floor(seed: int | None = None, radius: float = DEFAULTS["radius"], cell: float = DEFAULTS["cell"],
+                        use_cache: bool = True) -> PreparedScene:
+    """The policy-curriculum floor: open (``seed=None``) or with 1-3 boxes drawn from ``seed``,
+    prepared and cached (see :mod:`egogen.scene.training_floor`)."""
+    from egogen.scene.training_floor import generate_training_floor
+
+    ing = {"kind": "floor", "seed": seed, "source": "floor", "version": 1}
+    name = "floor" if seed is None else f"floor-{int(seed)}"
+    return _cached(name, ing, lambda: generate_training_floor(seed), radius, cell, use_cache, None)
+
+
 def prepare_mesh(path: str | Path, up: str = "auto", scale: float = 1.0, floor: str = "auto",
                  radius: float = DEFAULTS["radius"], cell: float = DEFAULTS["cell"],
                  use_cache: bool = True, out: Path | None = None) -> PreparedScene:
@@ -204,6 +215,11 @@ def load_scene(spec: str | Path, assets: str | Path | None = None, radius: float
         egogen.scene.mesh_import.SceneImportError: an unusable mesh file.
     """
     s = str(spec)
+    if s == "floor" or s.startswith("floor:"):
+        seed_s = s.partition(":")[2]
+        if seed_s and not seed_s.isdigit():
+            raise SceneSpecError(f"bad floor seed {seed_s!r}: use floor or floor:SEED (SEED >= 0)")
+        return load_training_floor(int(seed_s) if seed_s else None, radius=radius, cell=cell, use_cache=use_cache)
     if s == "apartment" or s.startswith("apartment:"):
         seed_s = s.partition(":")[2] or "0"
         if not seed_s.isdigit():
@@ -218,5 +234,5 @@ def load_scene(spec: str | Path, assets: str | Path | None = None, radius: float
         return _load_folder(p, radius, cell)
     if p.is_file():
         return prepare_mesh(p, radius=radius, cell=cell, use_cache=use_cache)
-    raise SceneSpecError(f"scene {s!r} not found: pass 'apartment', 'apartment:SEED', a folder made by "
+    raise SceneSpecError(f"scene {s!r} not found: pass 'apartment', 'apartment:SEED', 'floor[:SEED]', a folder made by "
                          "'egogen scene prepare ... --out DIR', or a .gltf/.glb/.ply/.obj file")
