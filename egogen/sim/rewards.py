@@ -1,0 +1,137 @@
+"""Reward terms of the walking policy, after EgoGen (CVPR 2024, Sec. 3.3 and its code).
+
+Every term is a pure function of one decoded primitive per agent: SSM2 markers
+``(N, T, 67, 3)`` in the Z-up world frame, metres, at ``fps``. Terms are in [0, 1] (higher
+is better) except progress (metres). :func:`reward_terms` evaluates them all and
+:data:`DEFAULT_WEIGHTS` gives EgoGen's room-scene weights, plus an agent-agent collision
+term EgoGen did not train with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+FOOT_MARKERS = ("LHEE", "LTOE", "LMT1", "LMT5", "RHEE", "RTOE", "RMT1", "RMT5")
+SKATE_SPEED = 0.075  # m/s a foot in contact may slide (EgoGen / DIMOS)
+FLOOR_HEIGHT = 0.02  # m, target height of the lowest foot marker (EgoGen)
+
+DEFAULT_WEIGHTS = {"skate": 0.3, "floor": 0.1, "face": 0.1, "look": 0.3, "goal": 0.5, "progress": 1.0,
+                   "pene": 1.0, "collide": 1.0}
+"""EgoGen's stage-1 room weights (skate 0.3, floor 0.1, face 0.1, look 0.3, goal 0.5,
+progress 1.0, penetration 1.0) and egogen's agent-agent collision weight."""
+
+
+@dataclass(frozen=True)
+class MarkerGroups:
+    """Indices of the SSM2 markers the rewards read, from a marker name list."""
+
+    feet: np.ndarray
+    non_feet: np.ndarray
+    left_hip: np.ndarray
+    right_hip: np.ndarray
+    head_front: np.ndarray
+    head_back: np.ndarray
+
+    @classmethod
+    def from_names(cls, names: Sequence[str]) -> "MarkerGroups":
+        """Raises KeyError naming a missing SSM2 marker."""
+        idx = {n: i for i, n in enumerate(names)}
+
+        def ids(*ns):
+            missing = [n for n in ns if n not in idx]
+            if missing:
+                raise KeyError(f"marker set lacks SSM2 markers {missing}")
+            return np.array([idx[n] for n in ns])
+
+        feet = ids(*FOOT_MARKERS)
+        return cls(feet, np.setdiff1d(np.arange(len(names)), feet), ids("LFWT", "LBWT"), ids("RFWT", "RBWT"),
+                   ids("LFHD", "RFHD"), ids("LBHD", "RBHD"))
+
+
+def _unit2(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+
+
+def foot_skate(markers: np.ndarray, g: MarkerGroups, fps: float) -> np.ndarray:
+    """(N,) mean over frames of max(0, min horizontal foot-marker speed - 0.075 m/s), m/s."""
+    feet = markers[:, :, g.feet, :2]
+    speed = np.linalg.norm(np.diff(feet, axis=1), axis=-1) * fps  # (N, T-1, F)
+    return np.clip(speed.min(axis=-1) - SKATE_SPEED, 0, None).mean(axis=1)
+
+
+def floor_error(markers: np.ndarray, g: MarkerGroups) -> np.ndarray:
+    """(N,) mean over frames of |lowest foot-marker height - 0.02 m|, metres."""
+    return np.abs(markers[:, :, g.feet, 2].min(axis=-1) - FLOOR_HEIGHT).mean(axis=1)
+
+
+def body_forward(markers: np.ndarray, g: MarkerGroups) -> np.ndarray:
+    """(..., 2) unit horizontal forward of the pelvis: up x (right hip - left hip)."""
+    right = markers[..., g.right_hip, :2].mean(axis=-2) - markers[..., g.left_hip, :2].mean(axis=-2)
+    return _unit2(np.stack([-right[..., 1], right[..., 0]], axis=-1))
+
+
+def head_forward(markers: np.ndarray, g: MarkerGroups) -> np.ndarray:
+    """(..., 2) unit horizontal forward of the head: front-head minus back-head markers."""
+    return _unit2(markers[..., g.head_front, :2].mean(axis=-2) - markers[..., g.head_back, :2].mean(axis=-2))
+
+
+def pelvis_xy(markers: np.ndarray, g: MarkerGroups) -> np.ndarray:
+    """(..., 2) horizontal pelvis position: mean of the four waist markers."""
+    return markers[..., np.concatenate([g.left_hip, g.right_hip]), :2].mean(axis=-2)
+
+
+def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev_dist: np.ndarray, fps: float,
+                 sdf=None, others_xy: Optional[np.ndarray] = None, radius: float = 0.25,
+                 goal_radius: float = 0.2) -> dict[str, np.ndarray]:
+    """All reward terms of one primitive step.
+
+    Args:
+        markers: (N, T, M, 3) world markers of the decoded primitive, metres.
+        g: marker groups.
+        goal_xy: (N, 2) goal positions.
+        prev_dist: (N,) pelvis-goal distance before this step, metres.
+        fps: marker frame rate, Hz.
+        sdf: optional callable (K, 3) points -> (K,) signed distance to the static scene
+            (negative inside furniture); penetration counts non-foot markers inside.
+        others_xy: (N, T, A, 2) positions of the other agents' pelvises over the step
+            (NaN where absent), or None.
+        radius: body radius for agent-agent contact, metres.
+        goal_radius: success radius (DIMOS: 0.2 m), metres.
+    Returns:
+        dict of (N,) arrays: skate, floor, face, look, progress, goal, pene, collide (terms),
+        and dist (new pelvis-goal distance), n_inside (mean non-foot markers inside per frame),
+        overlap (mean summed disc overlap with others, metres).
+    """
+    N, T = markers.shape[:2]
+    to_goal = _unit2(goal_xy - pelvis_xy(markers[:, -1], g))
+    dist = np.linalg.norm(goal_xy - pelvis_xy(markers[:, -1], g), axis=-1)
+    out = {
+        "skate": np.exp(-foot_skate(markers, g, fps)),
+        "floor": np.exp(-floor_error(markers, g)),
+        "face": (1 + (body_forward(markers[:, -1], g) * to_goal).sum(-1)) / 2,
+        "look": (1 + (head_forward(markers[:, -1], g) * to_goal).sum(-1)) / 2,
+        "progress": prev_dist - dist,
+        "goal": (dist < goal_radius).astype(np.float64),
+        "dist": dist,
+    }
+    n_inside = np.zeros(N)
+    if sdf is not None:
+        pts = markers[:, :, g.non_feet].reshape(-1, 3)
+        n_inside = (np.asarray(sdf(pts)).reshape(N, T, -1) < 0).sum(-1).mean(-1)
+    out["n_inside"] = n_inside
+    out["pene"] = np.exp(-n_inside)
+    overlap = np.zeros(N)
+    if others_xy is not None and others_xy.shape[2]:
+        d = np.linalg.norm(pelvis_xy(markers, g)[:, :, None] - others_xy, axis=-1)  # (N, T, A)
+        overlap = np.nan_to_num(np.clip(2 * radius - d, 0, None)).sum(-1).mean(-1)
+    out["overlap"] = overlap
+    out["collide"] = np.exp(-overlap / radius)
+    return out
+
+
+def total_reward(terms: dict[str, np.ndarray], weights: dict[str, float] = DEFAULT_WEIGHTS) -> np.ndarray:
+    """(N,) weighted sum of the reward terms named in ``weights``."""
+    return sum(w * terms[k] for k, w in weights.items())

@@ -1,0 +1,91 @@
+"""Each reward term responds in the right direction to a constructed situation."""
+
+import numpy as np
+import pytest
+import torch
+
+from egogen.body import Y_UP_TO_Z_UP, load_body_model
+from egogen.scene import load_scene
+from egogen.sim.rewards import MarkerGroups, body_forward, reward_terms
+
+FPS = 30.0
+
+
+@pytest.fixture(scope="module")
+def standing():
+    """(67, 3) markers of the default body standing upright at the origin on the floor, facing -y."""
+    body = load_body_model()
+    out = body(global_orient=torch.tensor([Y_UP_TO_Z_UP], dtype=torch.float32))
+    m = body.marker_positions(out.vertices)[0].numpy().astype(np.float64)
+    g = MarkerGroups.from_names(body.markers.names)
+    m[:, 2] -= m[g.feet, 2].min() - 0.02  # lowest foot marker 2 cm above the floor
+    return m, g
+
+
+def _clip(m, T=15, velocity=(0.0, 0.0, 0.0), at=(0.0, 0.0)):
+    v = np.asarray(velocity) / FPS
+    frames = m[None] + np.arange(T)[:, None, None] * v + np.array([at[0], at[1], 0.0])
+    return frames[None]  # (1, T, 67, 3)
+
+
+def _terms(clip, g, goal=(0.0, -3.0), prev=None, **kw):
+    goal = np.array([goal], float)
+    prev = np.array([3.0]) if prev is None else np.array([prev])
+    return reward_terms(clip, g, goal, prev, FPS, **kw)
+
+
+def test_body_faces_minus_y_in_the_world(standing):
+    m, g = standing
+    assert np.allclose(body_forward(m, g), [0, -1], atol=0.05)
+
+
+def test_sliding_feet_lower_the_skating_term(standing):
+    m, g = standing
+    still = _terms(_clip(m), g)["skate"]
+    slide = _terms(_clip(m, velocity=(0.0, -1.0, 0.0)), g)["skate"]
+    assert still[0] == pytest.approx(1.0) and slide[0] < 0.5
+
+
+def test_floating_lowers_the_floor_term(standing):
+    m, g = standing
+    assert _terms(_clip(m), g)["floor"][0] == pytest.approx(1.0, abs=1e-6)
+    m_up = m + [0, 0, 0.3]
+    assert _terms(_clip(m_up), g)["floor"][0] < 0.8
+
+
+def test_facing_and_looking_at_the_goal_score_highest(standing):
+    m, g = standing
+    ahead = _terms(_clip(m), g, goal=(0.0, -3.0))
+    behind = _terms(_clip(m), g, goal=(0.0, 3.0))
+    assert ahead["face"][0] > 0.95 and behind["face"][0] < 0.05
+    assert ahead["look"][0] > 0.95 and behind["look"][0] < 0.05
+
+
+def test_walking_towards_the_goal_is_progress_and_reaching_it_gives_the_goal_reward(standing):
+    m, g = standing
+    walk = _terms(_clip(m, velocity=(0.0, -1.2, 0.0)), g, goal=(0.0, -3.0), prev=3.0)
+    assert walk["progress"][0] == pytest.approx(1.2 * 14 / FPS, abs=0.03) and walk["goal"][0] == 0
+    arrive = _terms(_clip(m, at=(0.0, -2.95)), g, goal=(0.0, -3.0), prev=0.5)
+    assert arrive["goal"][0] == 1.0
+
+
+def test_walking_into_furniture_raises_penetration(standing):
+    m, g = standing
+    ps = load_scene("floor:0", use_cache=False)
+    box = np.asarray(next(o for o in ps.scene.objects if o.label == "box").bounds)
+    centre = box.mean(axis=0)[:2]
+    free = _terms(_clip(m, at=(1.0, 1.0)), g, sdf=ps.collision.signed_distance)
+    inside = _terms(_clip(m, at=tuple(centre)), g, sdf=ps.collision.signed_distance)
+    assert free["n_inside"][0] == 0 and free["pene"][0] == pytest.approx(1.0)
+    assert inside["n_inside"][0] >= 3 and inside["pene"][0] < 0.1
+
+
+def test_overlapping_another_person_lowers_the_collision_term(standing):
+    m, g = standing
+    T = 15
+    near = np.zeros((1, T, 1, 2)) + [0.1, 0.0]
+    far = np.zeros((1, T, 1, 2)) + [3.0, 0.0]
+    absent = np.full((1, T, 1, 2), np.nan)
+    assert _terms(_clip(m), g, others_xy=far)["collide"][0] == pytest.approx(1.0)
+    assert _terms(_clip(m), g, others_xy=absent)["collide"][0] == pytest.approx(1.0)
+    assert _terms(_clip(m), g, others_xy=near)["collide"][0] < 0.5
