@@ -89,3 +89,15 @@ def test_overlapping_another_person_lowers_the_collision_term(standing):
     assert _terms(_clip(m), g, others_xy=far)["collide"][0] == pytest.approx(1.0)
     assert _terms(_clip(m), g, others_xy=absent)["collide"][0] == pytest.approx(1.0)
     assert _terms(_clip(m), g, others_xy=near)["collide"][0] < 0.5
+
+
+def test_standing_still_earns_nothing_and_reaching_the_goal_earns_most(standing):
+    from egogen.sim.rewards import total_reward
+
+    m, g = standing
+    d0 = _terms(_clip(m), g, goal=(0.0, -3.0))["dist"][0]
+    still = total_reward(_terms(_clip(m), g, goal=(0.0, -3.0), prev=d0))
+    walk = total_reward(_terms(_clip(m, velocity=(0.0, -1.2, 0.0)), g, goal=(0.0, -3.0), prev=3.0))
+    arrive = total_reward(_terms(_clip(m, at=(0.0, -2.95)), g, goal=(0.0, -3.0), prev=0.3))
+    assert abs(still[0]) < 0.01
+    assert arrive[0] > walk[0] > still[0]

@@ -18,10 +18,11 @@ FOOT_MARKERS = ("LHEE", "LTOE", "LMT1", "LMT5", "RHEE", "RTOE", "RMT1", "RMT5")
 SKATE_SPEED = 0.075  # m/s a foot in contact may slide (EgoGen / DIMOS)
 FLOOR_HEIGHT = 0.02  # m, target height of the lowest foot marker (EgoGen)
 
-DEFAULT_WEIGHTS = {"skate": 0.3, "floor": 0.1, "face": 0.1, "look": 0.3, "goal": 0.5, "progress": 1.0,
+DEFAULT_WEIGHTS = {"skate": 0.3, "floor": 0.1, "face": 0.1, "look": 0.3, "goal": 5.0, "progress": 1.0,
                    "pene": 1.0, "collide": 1.0}
-"""EgoGen's stage-1 room weights (skate 0.3, floor 0.1, face 0.1, look 0.3, goal 0.5,
-progress 1.0, penetration 1.0) and egogen's agent-agent collision weight."""
+"""EgoGen's stage-1 room weights (skate 0.3, floor 0.1, face 0.1, look 0.3, progress 1.0,
+penetration 1.0), a goal bonus of 5 (EgoGen: 0.5 per step spent at the goal; here the
+episode ends at the goal, so the bonus is paid once) and egogen's agent-agent collision weight."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,16 @@ def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev
     return out
 
 
+QUALITY_TERMS = ("skate", "floor", "face", "look", "pene", "collide")
+
+
 def total_reward(terms: dict[str, np.ndarray], weights: dict[str, float] = DEFAULT_WEIGHTS) -> np.ndarray:
-    """(N,) weighted sum of the reward terms named in ``weights``."""
-    return sum(w * terms[k] for k, w in weights.items())
+    """(N,) weighted reward of one step.
+
+    Quality terms (skate, floor, face, look, pene, collide; 1 = perfect) enter as
+    ``w * (term - 1)``, a penalty that is 0 for perfect motion; progress (metres) and goal
+    enter as ``w * term``. EgoGen sums the raw terms, which pays an agent for every step it
+    stays alive (standing still earns 2.8 per step with these weights) and so rewards
+    dawdling; as penalties, only progress and reaching the goal earn reward.
+    """
+    return sum(w * (terms[k] - 1.0 if k in QUALITY_TERMS else terms[k]) for k, w in weights.items())

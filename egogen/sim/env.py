@@ -1,0 +1,279 @@
+"""The walking environment: N agents stepped in one batch, usable by stable-baselines3.
+
+One step decodes one motion primitive per agent from its action, the latent code z of the
+motion-primitive C-VAE (EgoGen, Sec. 3.2): the 2 seed frames (SSM2 markers) are put in
+their canonical frame, the decoder predicts 13 frames (0.43 s at 30 Hz), and the last two
+become the next seed. All agents decode in one batched C-VAE call, sense the scene in one
+batched ray cast, and are rewarded by vectorised terms (:mod:`egogen.sim.rewards`).
+
+Agents come in groups of ``agents_per_scene`` that share one scene instance and see and
+avoid each other (crowds); groups are independent. An agent that reaches its goal, falls
+or runs out of time is reset alone (stable-baselines3 ``VecEnv`` semantics: the terminal
+observation is in ``info["terminal_observation"]``).
+
+Observation per agent (float32): the 2 seed frames' markers in the canonical frame of the
+first (2 x 67 x 3), the goal in that frame (x, y, cos, sin of its bearing, 1 / (1 + d)),
+the ego-depth grid from the eyes scaled to [-1, 1] (:mod:`egogen.sim.sensing`) and the
+remaining-time fraction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.vec_env import VecEnv
+
+from egogen.motion.rollout import canonical_frame_t, rollout
+from egogen.scene import Capsules, load_scene
+from egogen.sim.rewards import DEFAULT_WEIGHTS, MarkerGroups, head_forward, pelvis_xy, reward_terms, total_reward
+from egogen.sim.sensing import SensingConfig, ego_depth, normalise_depth
+
+FPS = 30.0
+EYE_DROP = 0.07  # m, eyes sit this far below the mean of the four head markers
+
+
+@dataclass
+class EnvConfig:
+    """Options of :class:`WalkEnv`.
+
+    Attributes:
+        scenes: scene specs (``load_scene``); group g uses ``scenes[g % len(scenes)]``.
+        num_agents: agents stepped together (a multiple of ``agents_per_scene``).
+        agents_per_scene: people sharing one scene instance (1 = no crowd).
+        min_goal_dist, max_goal_dist: start-goal distance range, metres.
+        max_steps: primitives per episode before truncation (13 frames each).
+        goal_radius: success radius around the goal (DIMOS: 0.2 m).
+        heading_jitter_deg: the start pose faces the goal +- this (EgoGen: 36 degrees).
+        terminate_on_penetration: end an episode when the mean number of non-foot markers
+            inside furniture per frame exceeds ``pene_limit`` (EgoGen stage 2).
+        weights: reward weights (``egogen.sim.rewards.DEFAULT_WEIGHTS``).
+        sensing: the ego-depth ray grid.
+        seed: run seed; agent i's k-th episode draws from (seed, agent_offset + i, k).
+        agent_offset: index of this env's first agent in the run (so one-agent envs can
+            reproduce a batched run).
+    """
+
+    scenes: Sequence[str] = ("floor",)
+    num_agents: int = 16
+    agents_per_scene: int = 1
+    min_goal_dist: float = 2.0
+    max_goal_dist: float = 6.0
+    max_steps: int = 30
+    goal_radius: float = 0.2
+    heading_jitter_deg: float = 36.0
+    terminate_on_penetration: bool = False
+    pene_limit: float = 3.0
+    weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    sensing: SensingConfig = SensingConfig()
+    seed: int = 0
+    agent_offset: int = 0
+
+
+def standing_markers(body) -> np.ndarray:
+    """(67, 3) float64 SSM2 markers of the mean body standing upright at the world origin,
+    lowest foot marker 2 cm above the floor, facing -y (the seed pose of every episode)."""
+    from egogen.body import Y_UP_TO_Z_UP
+
+    with torch.no_grad():
+        out = body(global_orient=torch.tensor([Y_UP_TO_Z_UP], dtype=torch.float32))
+        m = body.marker_positions(out.vertices)[0].double().numpy()
+    g = MarkerGroups.from_names(body.markers.names)
+    m[:, 2] -= m[g.feet, 2].min() - 0.02
+    m[:, :2] -= pelvis_xy(m, g)
+    return m
+
+
+class WalkEnv(VecEnv):
+    """Batched multi-agent walking environment (stable-baselines3 ``VecEnv``).
+
+    Args:
+        cfg: options.
+        motion: loaded motion models (:func:`egogen.motion.checkpoint.load_motion_models`).
+        seed_pose: (67, 3) standing markers (:func:`standing_markers`).
+        marker_names: SSM2 names in marker order.
+    Raises:
+        ValueError: ``num_agents`` not a multiple of ``agents_per_scene``.
+    """
+
+    def __init__(self, cfg: EnvConfig, motion, seed_pose: np.ndarray, marker_names: Sequence[str]):
+        if cfg.num_agents % cfg.agents_per_scene:
+            raise ValueError("num_agents must be a multiple of agents_per_scene")
+        self.cfg = cfg
+        self.cvae, self.mj = motion.cvae, motion.marker_joints
+        self.g = MarkerGroups.from_names(marker_names)
+        self.seed_pose = np.asarray(seed_pose, np.float64)
+        self.scenes = {s: load_scene(s) for s in dict.fromkeys(cfg.scenes)}
+        N, K = cfg.num_agents, cfg.agents_per_scene
+        self.group = np.arange(N) // K
+        self.scene_of = [cfg.scenes[g % len(cfg.scenes)] for g in range(N // K)]
+        self.latent = self.cvae.cfg.latent
+        obs_dim = 2 * 67 * 3 + 5 + cfg.sensing.num_rays + 1
+        super().__init__(N, gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32),
+                         gym.spaces.Box(-4.0, 4.0, (self.latent,), np.float32))
+        self.seed_m = np.zeros((N, 2, 67, 3))
+        self.goal = np.zeros((N, 2))
+        self.dist = np.zeros(N)
+        self.steps = np.zeros(N, np.int64)
+        self.episodes = np.zeros(N, np.int64)
+        self._actions: Optional[np.ndarray] = None
+        self.last_markers: Optional[np.ndarray] = None  # (N, 13, 67, 3) of the last step
+
+    # ------------------------------------------------------------------ episodes
+    def _rng(self, i: int) -> np.random.Generator:
+        return np.random.default_rng([self.cfg.seed, self.cfg.agent_offset + i, int(self.episodes[i])])
+
+    def _reset_agent(self, i: int) -> None:
+        rng = self._rng(i)
+        ps = self.scenes[self.scene_of[self.group[i]]]
+        task = ps.sample_start_goal(seed=int(rng.integers(2**31)), min_dist=self.cfg.min_goal_dist,
+                                    max_dist=self.cfg.max_goal_dist)
+        start, goal = np.asarray(task.start, float), np.asarray(task.goal, float)
+        bearing = np.arctan2(*(goal - start)[::-1])
+        yaw = bearing + np.radians(rng.uniform(-1, 1) * self.cfg.heading_jitter_deg) + np.pi / 2  # pose faces -y
+        c, s = np.cos(yaw), np.sin(yaw)
+        R = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+        m = self.seed_pose @ R.T + np.array([start[0], start[1], 0.0])
+        self.seed_m[i] = m[None]
+        self.goal[i] = goal
+        self.dist[i] = np.linalg.norm(goal - start)
+        self.steps[i] = 0
+
+    def reset(self) -> np.ndarray:
+        for i in range(self.num_envs):
+            self._reset_agent(i)
+        return self._observe()
+
+    # ------------------------------------------------------------------ observation
+    def _observe(self) -> np.ndarray:
+        N = self.num_envs
+        seed = torch.as_tensor(self.seed_m, dtype=torch.float32)
+        with torch.no_grad():
+            R, o = canonical_frame_t(self.mj(seed[:, 0]))
+        R, o = R.double().numpy(), o.double().numpy()
+        local = np.einsum("nji,ntmj->ntmi", R, self.seed_m - o[:, None, None])
+        g_loc = np.einsum("nji,nj->ni", R[:, :2, :2], self.goal - o[:, :2])
+        d = np.linalg.norm(g_loc, axis=1)
+        goal_feat = np.stack([g_loc[:, 0], g_loc[:, 1], g_loc[:, 0] / np.maximum(d, 1e-6),
+                              g_loc[:, 1] / np.maximum(d, 1e-6), 1.0 / (1.0 + d)], axis=1)
+        depth = normalise_depth(self._sense(), self.cfg.sensing).reshape(N, -1)
+        remaining = 1.0 - self.steps / self.cfg.max_steps
+        return np.concatenate([local.reshape(N, -1), goal_feat, depth, remaining[:, None]], 1).astype(np.float32)
+
+    def _sense(self) -> np.ndarray:
+        cur = self.seed_m[:, -1]
+        head = cur[:, np.concatenate([self.g.head_front, self.g.head_back])].mean(axis=1)
+        eyes = head - np.array([0.0, 0.0, EYE_DROP])
+        fwd = head_forward(cur, self.g)
+        heading = np.arctan2(fwd[:, 1], fwd[:, 0])
+        out = np.zeros((self.num_envs, self.cfg.sensing.v_rays, self.cfg.sensing.h_rays), np.float32)
+        K = self.cfg.agents_per_scene
+        for g, spec in enumerate(self.scene_of):
+            idx = np.arange(g * K, (g + 1) * K)
+            others = Capsules.people(pelvis_xy(cur[idx], self.g)) if K > 1 else None
+            out[idx] = ego_depth(self.scenes[spec].collision, eyes[idx], heading[idx], self.cfg.sensing, others,
+                                 np.arange(K) if K > 1 else None)
+        return out
+
+    # ------------------------------------------------------------------ stepping
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions, np.float32).reshape(self.num_envs, self.latent)
+
+    def step_wait(self):
+        N, K, cfg = self.num_envs, self.cfg.agents_per_scene, self.cfg
+        with torch.no_grad():
+            seq = rollout(self.cvae, self.mj, torch.as_tensor(self.seed_m, dtype=torch.float32), 1,
+                          z=torch.as_tensor(self._actions)[:, None])
+        new = seq[:, 2:].double().numpy()  # (N, 13, 67, 3)
+        self.last_markers = new
+        others = None
+        if K > 1:
+            p = pelvis_xy(new, self.g).reshape(N // K, K, -1, 2)  # (G, K, T, 2)
+            others = np.stack([np.delete(p[g], k, axis=0).transpose(1, 0, 2)
+                               for g in range(N // K) for k in range(K)])  # (N, T, K-1, 2)
+        terms = {}
+        for spec in dict.fromkeys(self.scene_of):
+            idx = np.flatnonzero([self.scene_of[gg] == spec for gg in self.group])
+            t = reward_terms(new[idx], self.g, self.goal[idx], self.dist[idx], FPS,
+                             sdf=self.scenes[spec].collision.signed_distance,
+                             others_xy=None if others is None else others[idx], goal_radius=cfg.goal_radius)
+            for k, v in t.items():
+                terms.setdefault(k, np.zeros(N))[idx] = v
+        reward = total_reward(terms, cfg.weights).astype(np.float32)
+        self.seed_m = new[:, -2:]
+        self.dist = terms["dist"]
+        self.steps += 1
+        success = terms["goal"] > 0
+        fallen = new[:, -1, :, 2].max(axis=1) < 1.0  # head below 1 m
+        pene = cfg.terminate_on_penetration & (terms["n_inside"] > cfg.pene_limit)
+        timeout = self.steps >= cfg.max_steps
+        done = success | fallen | pene | timeout
+        obs = self._observe()
+        infos = [{"terms": {k: float(v[i]) for k, v in terms.items()}, "is_success": bool(success[i])}
+                 for i in range(N)]
+        if done.any():
+            for i in np.flatnonzero(done):
+                infos[i]["terminal_observation"] = obs[i]
+                infos[i]["TimeLimit.truncated"] = bool(timeout[i] and not (success[i] or fallen[i] or pene[i]))
+                self.episodes[i] += 1
+                self._reset_agent(i)
+            obs = self._observe()
+        return obs, reward, done, infos
+
+    # ------------------------------------------------------------------ VecEnv plumbing
+    def close(self) -> None:
+        pass
+
+    def get_attr(self, attr_name, indices=None):
+        return [getattr(self, attr_name)] * len(self._indices(indices))
+
+    def set_attr(self, attr_name, value, indices=None) -> None:
+        setattr(self, attr_name, value)
+
+    def env_method(self, method_name, *args, indices=None, **kwargs):
+        return [getattr(self, method_name)(*args, **kwargs)] * len(self._indices(indices))
+
+    def env_is_wrapped(self, wrapper_class, indices=None):
+        return [False] * len(self._indices(indices))
+
+    def seed(self, seed: Optional[int] = None):
+        if seed is not None:
+            self.cfg.seed = int(seed)
+        return [self.cfg.seed] * self.num_envs
+
+    def _indices(self, indices):
+        if indices is None:
+            return range(self.num_envs)
+        return [indices] if isinstance(indices, int) else indices
+
+
+class WalkGymEnv(gym.Env):
+    """One agent of :class:`WalkEnv` as a plain gymnasium ``Env`` (for env checkers and
+    single-agent tools). ``cfg.num_agents`` and ``cfg.agents_per_scene`` must be 1."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, cfg: EnvConfig, motion, seed_pose: np.ndarray, marker_names: Sequence[str]):
+        if cfg.num_agents != 1:
+            raise ValueError("WalkGymEnv wraps a single agent: set num_agents=1")
+        self.vec = WalkEnv(cfg, motion, seed_pose, marker_names)
+        self.observation_space = self.vec.observation_space
+        self.action_space = self.vec.action_space
+
+    def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
+        super().reset(seed=seed)
+        if seed is not None:
+            self.vec.cfg.seed = int(seed)
+            self.vec.episodes[:] = 0
+        return self.vec.reset()[0], {}
+
+    def step(self, action):
+        obs, reward, done, infos = self.vec.step(np.asarray(action, np.float32)[None])
+        info = infos[0]
+        truncated = bool(info.get("TimeLimit.truncated", False))
+        if done[0]:
+            obs = info.pop("terminal_observation")[None]
+        return obs[0], float(reward[0]), bool(done[0]) and not truncated, truncated, info
