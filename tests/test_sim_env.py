@@ -2,29 +2,16 @@
 
 import numpy as np
 import pytest
-import torch
 
-from egogen.body import Y_UP_TO_Z_UP, load_body_model
-from egogen.motion.checkpoint import MotionModels
-from egogen.motion.cvae import MotionCVAE
-from egogen.motion.rollout import MarkerJoints
+from egogen.body import load_body_model
 from egogen.sim.env import EnvConfig, WalkEnv, WalkGymEnv, standing_markers
+from sim_helpers import untrained_motion
 
 
 @pytest.fixture(scope="module")
 def parts():
-    """A small untrained C-VAE whose decoder moves (random output layer) and a marker->joint map
-    fitted on the default body: enough to test the environment's mechanics."""
     body = load_body_model()
-    g = torch.Generator().manual_seed(0)
-    out = body(global_orient=torch.tensor([Y_UP_TO_Z_UP], dtype=torch.float32).expand(16, 3),
-               body_pose=torch.randn(16, 63, generator=g) * 0.2)
-    mj = MarkerJoints.fit(body.marker_positions(out.vertices).numpy(), out.joints[:, :22].numpy())
-    torch.manual_seed(0)
-    cvae = MotionCVAE().eval()
-    with torch.no_grad():
-        cvae.out[-1].weight.normal_(0, 1e-3)
-    return MotionModels(cvae, mj, None, {}), standing_markers(body), body.markers.names
+    return untrained_motion(body), standing_markers(body), body.markers.names
 
 
 def test_single_agent_env_passes_gymnasium_and_sb3_checkers(parts):
