@@ -13,6 +13,7 @@ import typer
 from egogen import __version__
 from egogen.cli.body import app as body_app
 from egogen.cli.scene import app as scene_app
+from egogen.cli.motion import register as register_motion
 
 app = typer.Typer(
     name="egogen",
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(body_app, name="body")
 app.add_typer(scene_app, name="scene")
+register_motion(app)
 
 
 def _version_callback(value: bool) -> None:

@@ -1,0 +1,176 @@
+"""Tiny end-to-end training on two real CMU clips: dataset, loss goes down, determinism,
+resume, and the train-motion / eval-motion / motion show commands."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from egogen.body import load_body_model
+from egogen.motion.checkpoint import load_motion_models
+from egogen.motion.cvae import CVAEConfig
+from egogen.motion.dataset import DatasetConfig, MotionDataset, build_dataset, load_or_build
+from egogen.motion.markers import MarkerBody
+from egogen.motion.regressor import RegressorConfig
+from egogen.motion.train import TrainConfig, train_motion
+from egogen.rotations import aa_to_mat
+
+CLIPS = ("cmu/16_27.bvh", "cmu_60fps/002_01.bvh")
+
+
+@pytest.fixture(scope="module")
+def two_clips(shared_dir, tmp_path_factory):
+    d = tmp_path_factory.mktemp("clips")
+    for c in CLIPS:
+        os.symlink(shared_dir / "mocap" / c, d / Path(c).name)
+    return d
+
+
+@pytest.fixture(scope="module")
+def body():
+    return load_body_model(num_betas=16)
+
+
+@pytest.fixture(scope="module")
+def tiny(two_clips, body):
+    cfg = DatasetConfig(num_shapes=1, beta_std=0.5, mirror=True, held_out_fraction=0.5)
+    return build_dataset([two_clips], body, cfg)
+
+
+def _tiny_cfg(**kw):
+    return TrainConfig(cvae=CVAEConfig(hidden=32, latent=8), regressor=RegressorConfig(hidden=32, blocks=1),
+                       cvae_epochs=6, cvae_lr=3e-3, rollout_epochs=0, regressor_epochs=2,
+                       checkpoint_every=2, **kw)
+
+
+def test_dataset_markers_feet_split_and_augmentation(tiny, body):
+    ds = tiny
+    assert len(ds.seq_clip) == 2 * 2 * 2  # clips x shapes x (original, mirrored)
+    assert ds.held_out and set(ds.held_out) < {"16_27", "002_01"}
+    assert not set(ds.seq_clip[s] for s in ds.sequences("train")) & set(ds.held_out)
+    # 30 Hz: 16_27 is 243 motion frames at 120 Hz -> 61 frames
+    s0 = ds.seq_clip.index("16_27")
+    assert ds.seq_start[s0 + 1] - ds.seq_start[s0] == 61
+    # markers are the body's markers for the stored parameters and betas
+    mb = MarkerBody(body)
+    s = 3  # sequences per clip: (default shape, sampled shape) x (original, mirrored)
+    f = np.arange(ds.seq_start[s], ds.seq_start[s] + 5)
+    aa = np.concatenate([ds.global_orient[f][:, None], ds.body_pose[f].reshape(5, 21, 3)], axis=1)
+    R = torch.as_tensor(aa_to_mat(aa.astype(np.float64)), dtype=torch.float32)
+    m, _ = mb(torch.as_tensor(ds.betas[[s] * 5]), R, torch.as_tensor(ds.transl[f]))
+    np.testing.assert_allclose(m.numpy(), ds.markers[f], atol=1e-4)
+    # betas augmentation changes the body; the sole stays on the floor for every sequence
+    assert np.abs(ds.betas[2]).sum() > 0 and np.abs(ds.betas[0]).sum() == 0
+    for s in range(len(ds.seq_clip)):
+        z = ds.markers[ds.seq_start[s]:ds.seq_start[s + 1], :, 2]
+        assert -0.001 < z.min() < 0.03
+    # mirrored copy: a left turn becomes a right turn
+    def turn(s):
+        j = ds.joints[ds.seq_start[s]:ds.seq_start[s + 1]]
+        fwd = np.cross([0, 0, 1.0], j[:, 2] - j[:, 1])
+        h = np.unwrap(np.arctan2(fwd[:, 1], fwd[:, 0]))
+        return h[-1] - h[0]
+    assert turn(s0) > 0.7 and turn(s0 + 1) < -0.7 and ds.seq_mirror[s0 + 1]
+
+
+def test_canonical_windows_start_at_the_origin_facing_forward(tiny):
+    fr, sq = tiny.windows("train")
+    w = tiny.canonical_windows(fr, sq)
+    j = w["joints"]
+    assert w["markers"].shape == (len(fr), 15, 67, 3)
+    torch.testing.assert_close(j[:, 0, 0, :2], torch.zeros(len(fr), 2), atol=1e-5, rtol=0)
+    assert (j[:, 0, 2, 0] > j[:, 0, 1, 0]).all()  # right hip at +x
+
+
+def test_dataset_cache_round_trips(two_clips, body, tmp_path, monkeypatch):
+    monkeypatch.setenv("EGOGEN_CACHE", str(tmp_path))
+    cfg = DatasetConfig(num_shapes=0, mirror=False)
+    a, p = load_or_build([two_clips], body, cfg)
+    assert p.is_file() and str(p).startswith(str(tmp_path))
+    b, p2 = load_or_build([two_clips], body, cfg)
+    assert p2 == p
+    np.testing.assert_array_equal(a.markers, b.markers)
+    assert b.held_out == a.held_out and isinstance(MotionDataset.load(p), MotionDataset)
+
+
+def test_tiny_training_lowers_the_loss_and_is_deterministic(tiny, body, tmp_path):
+    torch.set_num_threads(1)
+    s1 = train_motion(tiny, body, tmp_path / "a", _tiny_cfg(seed=3))
+    log = [json.loads(x) for x in (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()]
+    cv = [r["loss"] for r in log if r["stage"] == "cvae"]
+    assert cv[-1] < 0.7 * cv[0]
+    rg = [r["marker_err_mm"] for r in log if r["stage"] == "regressor"]
+    assert rg[-1] < rg[0]
+    models = load_motion_models(tmp_path / "a")
+    assert models.regressor is not None and models.meta["seed_markers"].shape[1:] == (2, 67, 3)
+    s2 = train_motion(tiny, body, tmp_path / "b", _tiny_cfg(seed=3))
+    assert s1["cvae"]["loss"] == s2["cvae"]["loss"]
+
+
+def test_resume_continues_the_same_run(tiny, body, tmp_path):
+    torch.set_num_threads(1)
+    full = train_motion(tiny, body, tmp_path / "full", _tiny_cfg(seed=1))
+    # an interrupted run: stop after 4 C-VAE epochs (checkpoint at 4), then resume
+    cfg = _tiny_cfg(seed=1)
+
+    class Stop(Exception):
+        pass
+
+    def stop(stage, ep, total, m):
+        if stage == "cvae" and ep == 4:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train_motion(tiny, body, tmp_path / "part", cfg, on_epoch=stop)
+    resumed = train_motion(tiny, body, tmp_path / "part", cfg, resume=True)
+    assert resumed["cvae"]["loss"] == pytest.approx(full["cvae"]["loss"], rel=1e-6)
+    with pytest.raises(FileNotFoundError):
+        train_motion(tiny, body, tmp_path / "none", cfg, resume=True)
+
+
+def test_cli_train_eval_show(two_clips, tmp_path, monkeypatch):
+    from egogen.cli import app
+
+    monkeypatch.setenv("EGOGEN_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    r = CliRunner().invoke(app, ["train-motion", "--bvh-dir", str(two_clips), "--out", str(out),
+                                 "--epochs", "1", "--rollout-epochs", "1", "--regressor-epochs", "1"])
+    assert r.exit_code == 0, r.output
+    assert (out / "cvae.pt").is_file() and (out / "regressor.pt").is_file()
+    r = CliRunner().invoke(app, ["eval-motion", "--checkpoint", str(out), "--bvh-dir", str(two_clips),
+                                 "--primitives", "2", "--seeds", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "eval.json").read_text())
+    for k in ("reconstruction_mm", "regressor_mm", "foot_skating_cm_s", "contact_score",
+              "pelvis_height_std_cm", "upright_fraction", "diversity_mm"):
+        assert np.isfinite(res[k]), k
+    r = CliRunner().invoke(app, ["motion", "show", "--checkpoint", str(out), "--out",
+                                 str(tmp_path / "r.gif"), "--seconds", "0.6"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "r.gif").read_bytes()[:3] == b"GIF"
+    r = CliRunner().invoke(app, ["eval-motion", "--checkpoint", str(tmp_path / "nothing")])
+    assert r.exit_code == 2 and "train-motion" in r.output
+
+
+def test_amass_npz_clips_enter_the_dataset_on_the_floor(tmp_path, body):
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        T = 90  # 1.5 s at 60 Hz
+        poses = np.zeros((T, 165))
+        poses[:, :3] = [np.pi / 2, 0, 0]  # standing (Y-up body -> Z-up world)
+        poses[:, 3:66] = rng.normal(0, 0.05, (1, 63))
+        trans = np.stack([np.linspace(0, 1, T), np.zeros(T), np.full(T, 0.5 + k)], 1)
+        np.savez(tmp_path / f"walk{k}.npz", poses=poses, trans=trans, betas=np.zeros(16),
+                 gender="neutral", mocap_frame_rate=60.0)
+    ds = build_dataset([], body, DatasetConfig(num_shapes=0, mirror=False), amass_dirs=[tmp_path])
+    assert sorted(ds.clips) == ["walk0", "walk1"] and len(ds.held_out) == 1
+    assert ds.seq_start[1] == 45  # 30 Hz
+    for s in range(2):
+        z = ds.markers[ds.seq_start[s]:ds.seq_start[s + 1], :, 2]
+        assert abs(z.min()) < 1e-6 and z.max() > 1.3  # floor at the lowest marker, standing
