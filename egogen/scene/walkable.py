@@ -106,6 +106,11 @@ class WalkableMap:
         """(...) bool for (..., 2) world xy points (False outside the grid)."""
         return self._lookup(self.walkable, xy, False).astype(bool)
 
+    def is_free(self, xy: np.ndarray) -> np.ndarray:
+        """(...) bool: floor with no obstacle at (..., 2) world xy points (a foot may stand
+        there; ``is_walkable`` also keeps the agent radius). False outside the grid."""
+        return self._lookup(self.free, xy, False).astype(bool)
+
     def component_of(self, xy: np.ndarray) -> np.ndarray:
         """(...) int32 component id at (..., 2) world xy points (0 = not walkable)."""
         return self._lookup(self.components, xy, 0)

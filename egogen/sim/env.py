@@ -103,6 +103,7 @@ class WalkEnv(VecEnv):
         if cfg.num_agents % cfg.agents_per_scene:
             raise ValueError("num_agents must be a multiple of agents_per_scene")
         self.cfg = cfg
+        self.render_mode = None
         self.cvae, self.mj = motion.cvae, motion.marker_joints
         self.g = MarkerGroups.from_names(marker_names)
         self.seed_pose = np.asarray(seed_pose, np.float64)

@@ -1,0 +1,132 @@
+"""Evaluate a walking policy with DIMOS's locomotion metrics (at 30 Hz) and egogen's own.
+
+Episodes run in :class:`~egogen.sim.env.WalkEnv` with the policy's mean action. Per
+finished episode (DIMOS, ICCV 2023, Sec. 5; EgoGen's evaluation):
+
+- success: final pelvis within the goal radius (0.2 m) in xy;
+- time (s) to the goal, for successes; final distance (m);
+- contact: mean over frames of exp(-max(0, min foot speed - 0.075)) *
+  exp(-max(0, |min foot height| - 0.05)) (speeds m/s, heights m);
+- loco-pene: fraction of frames with both feet on free floor (walkable map);
+- penetration: fraction of frames with a non-foot marker inside furniture, and the worst
+  depth (cm);
+- agent collisions per episode: contact events (pelvises closer than two body radii);
+- foot skating (cm/s): mean horizontal speed of the lowest foot marker in frames where it
+  is within 5 cm of the floor;
+- path efficiency: planned shortest path length / walked pelvis path length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from egogen.sim.env import FPS, EnvConfig, WalkEnv
+from egogen.sim.rewards import SKATE_SPEED, MarkerGroups, pelvis_xy
+
+BODY_RADIUS = 0.25
+
+
+def episode_metrics(markers: np.ndarray, g: MarkerGroups, ps, goal: np.ndarray, success: bool,
+                    others_xy: np.ndarray | None = None) -> dict:
+    """Metrics of one episode.
+
+    Args:
+        markers: (T, 67, 3) world markers of the whole episode, 30 Hz, metres.
+        g: marker groups.
+        ps: the PreparedScene it ran in.
+        goal: (2,) goal xy.
+        success: whether the episode ended at the goal.
+        others_xy: (T, A, 2) other agents' pelvis xy (NaN when absent), or None.
+    Returns:
+        dict of floats (see module docstring).
+    """
+    feet = markers[:, g.feet]
+    low = feet[:, :, 2].min(axis=1)
+    speed = np.linalg.norm(np.diff(feet[:, :, :2], axis=0), axis=-1).min(axis=1) * FPS
+    contact = np.exp(-np.clip(speed - SKATE_SPEED, 0, None)) * np.exp(-np.clip(np.abs(low[1:]) - 0.05, 0, None))
+    lowest = np.argmin(feet[:, :, 2], axis=1)
+    low_xy = feet[np.arange(len(feet)), lowest, :2]
+    v_low = np.linalg.norm(np.diff(low_xy, axis=0), axis=-1) * FPS
+    in_contact = low[1:] < 0.05
+    left, right = feet[:, :4, :2].mean(axis=1), feet[:, 4:, :2].mean(axis=1)
+    loco = (ps.walkable.is_free(left) & ps.walkable.is_free(right)).mean()
+    sdf = ps.collision.signed_distance(markers[:, g.non_feet].reshape(-1, 3)).reshape(len(markers), -1)
+    pel = pelvis_xy(markers, g)
+    walked = np.linalg.norm(np.diff(pel, axis=0), axis=-1).sum()
+    planned = ps.plan_path(pel[0], goal)
+    collisions = 0
+    if others_xy is not None and others_xy.shape[1]:
+        touching = np.nan_to_num(np.linalg.norm(pel[:, None] - others_xy, axis=-1), nan=np.inf) < 2 * BODY_RADIUS
+        touching = touching.any(axis=1)
+        collisions = int(touching[0]) + int((touching[1:] & ~touching[:-1]).sum())
+    return {
+        "success": float(success),
+        "time_s": len(markers) / FPS if success else float("nan"),
+        "final_distance_m": float(np.linalg.norm(pel[-1] - goal)),
+        "contact": float(contact.mean()),
+        "loco_pene": float(loco),
+        "penetration_frames": float((sdf < 0).any(axis=1).mean()),
+        "penetration_max_cm": float(max(0.0, -sdf.min()) * 100),
+        "agent_collisions": float(collisions),
+        "foot_skating_cm_s": float(v_low[in_contact].mean() * 100) if in_contact.any() else 0.0,
+        "path_efficiency": float(planned.length / walked) if planned.reachable and walked > 1e-6 else float("nan"),
+    }
+
+
+def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agents: int = 1,
+                    cfg: EnvConfig | None = None, seed: int = 0, progress=None,
+                    record: bool = False) -> dict:
+    """Run ``episodes`` episodes (counted over all agents) and average the metrics.
+
+    Args:
+        policy: an object with ``predict(obs, deterministic=True) -> (actions, state)``
+            (a stable-baselines3 model).
+        motion, body: motion models and body model.
+        scene: scene spec.
+        episodes: finished episodes to collect.
+        agents: people sharing the scene (crowd size).
+        cfg: environment options (scene, agent count and seed are set here).
+        seed: evaluation seed.
+        progress: optional ``progress(done, total)`` callback.
+        record: also return every agent's marker trajectory (for pictures).
+    Returns:
+        dict with ``metrics`` (means over episodes), ``episodes`` (per-episode dicts) and,
+        with ``record``, ``trajectories`` (list of (goal, (T, 67, 3) markers)).
+    """
+    from egogen.sim.env import standing_markers
+
+    cfg = replace(cfg or EnvConfig(), scenes=(scene,), num_agents=agents, agents_per_scene=agents, seed=seed)
+    env = WalkEnv(cfg, motion, standing_markers(body), body.markers.names)
+    g, ps = env.g, env.scenes[scene]
+    obs = env.reset()
+    tracks = [[env.seed_m[i]] for i in range(agents)]
+    goals = env.goal.copy()
+    others: list[list[np.ndarray]] = [[] for _ in range(agents)]
+    results, trajectories = [], []
+    while len(results) < episodes:
+        actions, _ = policy.predict(obs, deterministic=True)
+        obs, _, done, infos = env.step(actions)
+        new = env.last_markers
+        pel = pelvis_xy(new, g)  # (N, 13, 2)
+        for i in range(agents):
+            tracks[i].append(new[i])
+            others[i].append(np.delete(pel, i, axis=0).transpose(1, 0, 2))
+        for i in np.flatnonzero(done):
+            m = np.concatenate(tracks[i])
+            oth = np.concatenate([np.full((2, agents - 1, 2), np.nan)] + others[i])
+            results.append(episode_metrics(m, g, ps, goals[i], infos[i]["is_success"], oth))
+            if record:
+                trajectories.append((goals[i].copy(), m))
+            tracks[i], others[i] = [env.seed_m[i]], []
+            goals[i] = env.goal[i]
+            if progress:
+                progress(min(len(results), episodes), episodes)
+    results = results[:episodes]
+    metrics = {k: float(np.nanmean([r[k] for r in results])) if any(np.isfinite(r[k]) for r in results)
+               else float("nan") for k in results[0]}
+    out = {"scene": scene, "agents": agents, "episodes": len(results), "metrics": metrics, "per_episode": results}
+    if record:
+        out["trajectories"] = trajectories
+    return out

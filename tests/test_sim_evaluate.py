@@ -1,0 +1,64 @@
+"""Evaluation metrics on constructed trajectories, and the evaluation loop end to end."""
+
+import numpy as np
+import pytest
+
+from egogen.body import load_body_model
+from egogen.scene import load_scene
+from egogen.sim.env import standing_markers
+from egogen.sim.evaluate import episode_metrics, evaluate_policy
+from egogen.sim.rewards import MarkerGroups
+from sim_helpers import untrained_motion
+
+
+@pytest.fixture(scope="module")
+def setup():
+    body = load_body_model()
+    return body, standing_markers(body), MarkerGroups.from_names(body.markers.names), load_scene("floor:0", use_cache=False)
+
+
+def _track(m, start, velocity, T=60):
+    return m[None] + np.array([start[0], start[1], 0.0]) + np.arange(T)[:, None, None] * np.array([*velocity, 0.0]) / 30
+
+
+def test_a_still_body_on_free_floor_scores_perfect_contact_and_no_penetration(setup):
+    body, m, g, ps = setup
+    r = episode_metrics(_track(m, (1.0, 1.0), (0.0, 0.0)), g, ps, np.array([1.0, 1.0]), True)
+    assert r["contact"] == pytest.approx(1.0) and r["foot_skating_cm_s"] == pytest.approx(0.0)
+    assert r["loco_pene"] == 1.0 and r["penetration_frames"] == 0.0 and r["time_s"] == pytest.approx(2.0)
+
+
+def test_sliding_through_a_box_is_caught_by_skating_contact_and_penetration(setup):
+    body, m, g, ps = setup
+    box = np.asarray(next(o for o in ps.scene.objects if o.label == "box").bounds)
+    c = box.mean(axis=0)
+    start = (c[0] - 1.5, c[1])
+    r = episode_metrics(_track(m, start, (1.5, 0.0), T=60), g, ps, np.array([c[0] + 1.5, c[1]]), False)
+    assert r["foot_skating_cm_s"] > 100 and r["contact"] < 0.5
+    assert r["penetration_frames"] > 0.1 and r["penetration_max_cm"] > 5 and r["loco_pene"] < 1.0
+    assert np.isnan(r["time_s"]) and r["final_distance_m"] < 1.6
+
+
+def test_collisions_count_contact_events(setup):
+    body, m, g, ps = setup
+    T = 30
+    other = np.full((T, 1, 2), np.nan)
+    other[5:10, 0] = [1.1, 1.0]   # touching for frames 5-9, then gone, then again
+    other[20:25, 0] = [1.0, 1.2]
+    r = episode_metrics(_track(m, (1.0, 1.0), (0.0, 0.0), T=T), g, ps, np.array([1.0, 1.0]), True, other)
+    assert r["agent_collisions"] == 2
+
+
+def test_evaluation_loop_collects_the_requested_episodes(setup):
+    body, *_ = setup
+
+    class Random:
+        def predict(self, obs, deterministic=True):
+            return np.zeros((len(obs), 32), np.float32), None
+
+    from egogen.sim.env import EnvConfig
+    out = evaluate_policy(Random(), untrained_motion(body), body, "floor:3", episodes=3, agents=2,
+                          cfg=EnvConfig(max_steps=3), record=True)
+    assert out["episodes"] == 3 and len(out["per_episode"]) == 3
+    assert set(out["metrics"]) >= {"success", "contact", "loco_pene", "agent_collisions", "path_efficiency"}
+    assert out["trajectories"][0][1].shape[1:] == (67, 3)
