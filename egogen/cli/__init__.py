@@ -14,6 +14,7 @@ from egogen import __version__
 from egogen.cli.body import app as body_app
 from egogen.cli.scene import app as scene_app
 from egogen.cli.motion import register as register_motion
+from egogen.cli.policy import register as register_policy
 
 app = typer.Typer(
     name="egogen",
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.add_typer(body_app, name="body")
 app.add_typer(scene_app, name="scene")
 register_motion(app)
+register_policy(app)
 
 
 def _version_callback(value: bool) -> None:

@@ -1,0 +1,107 @@
+"""``egogen train-policy`` and ``egogen eval``: the ego-sensing walking policy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+console = Console(stderr=True)
+
+
+def default_policy_path() -> Path:
+    """The shipped policy: ``policies/policy/policy.zip``."""
+    from egogen.resources import resource_dir
+
+    return resource_dir("policies") / "policy" / "policy.zip"
+
+
+def _models(motion_dir: Optional[Path]):
+    from egogen.body import load_body_model
+    from egogen.motion.checkpoint import load_motion_models
+
+    try:
+        return load_motion_models(motion_dir), load_body_model()
+    except (FileNotFoundError, ValueError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2)
+
+
+def train_policy_cmd(
+    out: Path = typer.Option(Path("runs/policy"), "--out", help="Run folder: policy.zip, progress.csv, state.json."),
+    scene: Optional[str] = typer.Option(None, "--scene", help="Train on this scene only (skips the curriculum)."),
+    agents: int = typer.Option(64, "--agents", help="Agents stepped together in one batch."),
+    crowd: int = typer.Option(1, "--crowd", help="With --scene: people sharing each scene instance."),
+    steps: int = typer.Option(200_000, "--steps", help="Total environment steps (one step = one 0.43 s primitive)."),
+    seed: int = typer.Option(0, "--seed", help="Run seed (same seed, same policy)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    motion_dir: Optional[Path] = typer.Option(None, "--motion", help="Motion-model folder (default: shipped)."),
+) -> None:
+    """Train the walking policy with PPO: open floor -> boxes -> apartment -> crowds.
+
+    Logs every reward term to OUT/progress.csv and checkpoints to OUT/policy.zip; --resume
+    continues a stopped run. Uses one torch thread (fastest for these small networks).
+    """
+    from egogen.sim.train import Stage, TrainConfig, train_policy
+
+    motion, body = _models(motion_dir)
+    cfg = TrainConfig(total_steps=steps, num_agents=agents, seed=seed)
+    if scene:
+        cfg.curriculum = (Stage(scene, (scene,), crowd, 1.0),)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                  TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task("training", total=steps)
+
+        def report(done, total, stage):
+            bar.update(task, completed=done, description=f"training [{stage}]")
+
+        try:
+            state = train_policy(out, motion, body, cfg, resume=resume, progress=report)
+        except FileNotFoundError as e:
+            console.print(f"[red]error:[/red] {e}")
+            raise typer.Exit(2)
+    console.print(f"done: {state['timesteps']} steps in {state['wall_s'] / 60:.1f} min -> {out / 'policy.zip'}")
+
+
+def eval_cmd(
+    scene: str = typer.Option("apartment", "--scene", help="Scene spec (apartment, apartment:SEED, floor, a file)."),
+    episodes: int = typer.Option(200, "--episodes", help="Episodes to evaluate (over all agents)."),
+    agents: int = typer.Option(1, "--agents", help="People sharing the scene (crowd size)."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="policy.zip (default: the shipped policy)."),
+    seed: int = typer.Option(0, "--seed", help="Evaluation seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
+    motion_dir: Optional[Path] = typer.Option(None, "--motion", help="Motion-model folder (default: shipped)."),
+) -> None:
+    """Evaluate a walking policy with DIMOS's metrics (success, contact, loco-pene ...)."""
+    from stable_baselines3 import PPO
+
+    from egogen.sim.evaluate import evaluate_policy
+
+    path = policy or default_policy_path()
+    if not path.is_file():
+        console.print(f"[red]error:[/red] no policy at {path}; train one with `egogen train-policy --out DIR` "
+                      "and pass --policy DIR/policy.zip")
+        raise typer.Exit(2)
+    motion, body = _models(motion_dir)
+    model = PPO.load(path, device="cpu")
+    with Progress(TextColumn("evaluating"), BarColumn(), TextColumn("{task.completed}/{task.total} episodes"),
+                  console=console) as bar:
+        task = bar.add_task("eval", total=episodes)
+        out = evaluate_policy(model, motion, body, scene, episodes, agents, seed=seed,
+                              progress=lambda d, t: bar.update(task, completed=d))
+    report = {k: out[k] for k in ("scene", "agents", "episodes")} | {"metrics": out["metrics"]}
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        for k, v in out["metrics"].items():
+            console.print(f"{k:>20}  {v:.3f}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train-policy`` and ``eval`` to the root app."""
+    app.command("train-policy")(train_policy_cmd)
+    app.command("eval")(eval_cmd)
