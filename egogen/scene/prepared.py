@@ -18,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from egogen.npz import save_npz
 from egogen.scene import cache
 from egogen.scene.collision import CollisionWorld
 from egogen.scene.model import STRUCTURE_LABELS, Scene
 from egogen.scene.planning import GridGraph, PathResult, plan_path
 from egogen.scene.sampling import ObjectGoal, StartGoal, resolve_object_goal, sample_start_goal
+from egogen.scene.sdf_grid import SDFGrid
 from egogen.scene.walkable import DEFAULTS, WalkableMap, build_walkable_map
 
 
@@ -50,6 +52,24 @@ class PreparedScene:
     def collision(self) -> CollisionWorld:
         """open3d collision world of the static scene (built on first use)."""
         return CollisionWorld(self.scene)
+
+    @cached_property
+    def sdf(self) -> SDFGrid:
+        """5 cm signed-distance grid of the static scene from the floor to 2.2 m (built on first
+        use, ~5 s for the apartment, and cached in the prepared folder)."""
+        path = self.folder / "sdf_5cm_v2.npz" if self.folder else None
+        if path is not None and path.is_file():
+            with np.load(path) as z:
+                return SDFGrid(z["origin"], float(z["cell"]), z["values"])
+        b = np.array(self.scene.bounds, float)
+        b[0, 2], b[1, 2] = -0.1, 2.2
+        grid = SDFGrid.build(self.collision, b, 0.05)
+        if path is not None:
+            try:
+                save_npz(path, {"origin": grid.origin, "cell": np.asarray(grid.cell), "values": grid.values})
+            except OSError:
+                pass  # a read-only prepared folder: keep the grid in memory only
+        return grid
 
     @cached_property
     def graph(self) -> GridGraph:

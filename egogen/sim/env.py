@@ -172,11 +172,15 @@ class WalkEnv(VecEnv):
         heading = np.arctan2(fwd[:, 1], fwd[:, 0])
         out = np.zeros((self.num_envs, self.cfg.sensing.v_rays, self.cfg.sensing.h_rays), np.float32)
         K = self.cfg.agents_per_scene
+        if K == 1:  # nobody to see: one ray cast per scene for all its agents
+            for spec in dict.fromkeys(self.scene_of):
+                idx = np.flatnonzero([self.scene_of[gg] == spec for gg in self.group])
+                out[idx] = ego_depth(self.scenes[spec].collision, eyes[idx], heading[idx], self.cfg.sensing)
+            return out
         for g, spec in enumerate(self.scene_of):
             idx = np.arange(g * K, (g + 1) * K)
-            others = Capsules.people(pelvis_xy(cur[idx], self.g)) if K > 1 else None
-            out[idx] = ego_depth(self.scenes[spec].collision, eyes[idx], heading[idx], self.cfg.sensing, others,
-                                 np.arange(K) if K > 1 else None)
+            out[idx] = ego_depth(self.scenes[spec].collision, eyes[idx], heading[idx], self.cfg.sensing,
+                                 Capsules.people(pelvis_xy(cur[idx], self.g)), np.arange(K))
         return out
 
     # ------------------------------------------------------------------ stepping
@@ -199,7 +203,7 @@ class WalkEnv(VecEnv):
         for spec in dict.fromkeys(self.scene_of):
             idx = np.flatnonzero([self.scene_of[gg] == spec for gg in self.group])
             t = reward_terms(new[idx], self.g, self.goal[idx], self.dist[idx], FPS,
-                             sdf=self.scenes[spec].collision.signed_distance,
+                             sdf=self.scenes[spec].sdf,
                              others_xy=None if others is None else others[idx], goal_radius=cfg.goal_radius)
             for k, v in t.items():
                 terms.setdefault(k, np.zeros(N))[idx] = v

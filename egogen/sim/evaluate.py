@@ -52,7 +52,7 @@ def episode_metrics(markers: np.ndarray, g: MarkerGroups, ps, goal: np.ndarray, 
     in_contact = low[1:] < 0.05
     left, right = feet[:, :4, :2].mean(axis=1), feet[:, 4:, :2].mean(axis=1)
     loco = (ps.walkable.is_free(left) & ps.walkable.is_free(right)).mean()
-    sdf = ps.collision.signed_distance(markers[:, g.non_feet].reshape(-1, 3)).reshape(len(markers), -1)
+    sdf = ps.sdf(markers[:, g.non_feet].reshape(-1, 3)).reshape(len(markers), -1)
     pel = pelvis_xy(markers, g)
     walked = np.linalg.norm(np.diff(pel, axis=0), axis=-1).sum()
     planned = ps.plan_path(pel[0], goal)

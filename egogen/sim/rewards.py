@@ -95,7 +95,8 @@ def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev
         goal_xy: (N, 2) goal positions.
         prev_dist: (N,) pelvis-goal distance before this step, metres.
         fps: marker frame rate, Hz.
-        sdf: optional callable (K, 3) points -> (K,) signed distance to the static scene
+        sdf: optional callable (K, 3) points -> (K,) signed distance to the static scene (e.g.
+            ``PreparedScene.sdf``)
             (negative inside furniture); penetration counts non-foot markers inside.
         others_xy: (N, T, A, 2) positions of the other agents' pelvises over the step
             (NaN where absent), or None.
