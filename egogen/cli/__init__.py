@@ -14,6 +14,7 @@ from egogen import __version__
 from egogen.cli.body import app as body_app
 from egogen.cli.scene import app as scene_app
 from egogen.cli.motion import register as register_motion
+from egogen.cli.data import register as register_data
 from egogen.cli.policy import register as register_policy
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app = typer.Typer(
 app.add_typer(body_app, name="body")
 app.add_typer(scene_app, name="scene")
 register_motion(app)
+register_data(app)
 register_policy(app)
 
 
