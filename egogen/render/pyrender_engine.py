@@ -124,8 +124,6 @@ class PyrenderRenderer:
         if self._scene is scene:
             return
         pr = self.pyrender
-        import trimesh
-
         colours = np.array([o.material.colour for o in scene.objects] or [[0.5] * 3], dtype=np.float64)
         fi = np.asarray(scene.face_instance, dtype=np.int64)
         face_rgb = np.concatenate([np.clip(colours[fi], 0, 1), np.ones((len(fi), 1))], axis=1)
