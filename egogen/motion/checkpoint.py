@@ -17,8 +17,10 @@ FORMAT = 1
 
 
 def default_checkpoint_dir() -> Path:
-    """``policies/motion`` of the egogen checkout (the shipped models)."""
-    return Path(__file__).resolve().parents[2] / "policies" / "motion"
+    """``policies/motion``: the shipped motion models (checkout or installed wheel)."""
+    from egogen.resources import resource_dir
+
+    return resource_dir("policies") / "motion"
 
 
 @dataclass

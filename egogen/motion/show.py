@@ -36,7 +36,7 @@ def random_rollout(models, seconds: float = 10.0, seed: int = 0, seed_index: int
 
 
 def save_animation(markers: np.ndarray, joints: np.ndarray, out: str | Path, fps: float = 30.0,
-                   step: int = 2) -> Path:
+                   step: int = 3) -> Path:
     """Write an animation of (T, M, 3) markers and (T, 22, 3) joints (world, Z up) to ``out``
     (``.gif`` via Pillow, ``.mp4`` via ffmpeg), drawing every ``step``-th frame."""
     import matplotlib
@@ -46,7 +46,7 @@ def save_animation(markers: np.ndarray, joints: np.ndarray, out: str | Path, fps
     from matplotlib.animation import FFMpegWriter, FuncAnimation, PillowWriter
 
     out = Path(out)
-    fig = plt.figure(figsize=(5, 5), dpi=80)
+    fig = plt.figure(figsize=(4, 4), dpi=64)
     ax = fig.add_subplot(projection="3d")
     idx = list(range(0, len(markers), step))
     path = joints[:, 0]
