@@ -46,15 +46,14 @@ def npz_bytes(arrays: Mapping[str, np.ndarray], compress: bool = True) -> bytes:
     return buf.getvalue()
 
 
-def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], compress: bool = True) -> Path:
-    """Write ``arrays`` to ``path`` atomically and reproducibly (see :func:`npz_bytes`).
+def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file renamed into place (fsynced).
 
     Raises:
         OSError: if the folder is not writable or the disk is full; the final file is then
             untouched and no temporary file is left behind.
     """
     path = Path(path)
-    data = npz_bytes(arrays, compress)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
@@ -66,3 +65,13 @@ def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], compress
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], compress: bool = True) -> Path:
+    """Write ``arrays`` to ``path`` atomically and reproducibly (see :func:`npz_bytes`).
+
+    Raises:
+        OSError: if the folder is not writable or the disk is full; the final file is then
+            untouched and no temporary file is left behind.
+    """
+    return atomic_write(path, npz_bytes(arrays, compress))

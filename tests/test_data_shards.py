@@ -64,7 +64,7 @@ def test_killed_run_resumes_without_duplicates_or_losses(tmp_path):
         ShardWriter(tmp_path / "killed", samples_per_shard=3, config={"seed": 8}, resume=True)
     resumed = _write(tmp_path / "killed", 7, per_shard=3, resume=True)
     assert resumed == full
-    assert not list((tmp_path / "killed").glob(".*.tmp"))
+    assert not list((tmp_path / "killed").glob(".*.tmp*"))
 
 
 def test_full_disk_keeps_completed_shards_and_says_how_to_continue(tmp_path, monkeypatch):
@@ -86,7 +86,7 @@ def test_full_disk_keeps_completed_shards_and_says_how_to_continue(tmp_path, mon
     monkeypatch.undo()
     assert (tmp_path / "shard-000000.tar").read_bytes() == before
     assert read_index(tmp_path)["num_samples"] == 2
-    assert not list(tmp_path.glob(".*.tmp")) and not (tmp_path / "shard-000001.tar").exists()
+    assert not list(tmp_path.glob(".*.tmp*")) and not (tmp_path / "shard-000001.tar").exists()
 
 
 def test_unwritable_output_and_bad_keys_are_clear_errors(tmp_path):

@@ -7,7 +7,7 @@ Layout of a dataset folder::
 One sample = one key (``<scene>-<episode>``, no dots: WebDataset splits member names at
 the first dot) with members ``<key>.<member>`` (``motion.npz``, ``camera.npz``,
 ``text.json`` ...). The bytes of a shard depend only on its samples: tar headers carry
-fixed time stamps, owners and modes. A shard is written as ``.shard-NNNNNN.tar.tmp`` and
+fixed time stamps, owners and modes. A shard is written as ``.shard-NNNNNN.tar.tmp-<pid>`` and
 renamed when complete, and ``index.json`` (per-shard sha256, sample count and keys, plus
 the run configuration) is rewritten atomically after every completed shard, so a killed
 run leaves only complete shards under final names and can resume from the index.
@@ -26,6 +26,8 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Optional
+
+from egogen.npz import atomic_write
 
 INDEX_NAME = "index.json"
 FORMAT_VERSION = 1
@@ -66,15 +68,9 @@ def _tar_bytes(samples: list[tuple[str, Mapping[str, bytes]]]) -> bytes:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, data)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         hint = "the disk is full" if e.errno == errno.ENOSPC else "the folder is not writable"
         raise ShardError(f"could not write {path} ({e.strerror or e}): {hint}. Shards completed before it are "
                          "intact and listed in index.json; free space or fix permissions, then rerun with "
@@ -148,7 +144,7 @@ class ShardWriter:
             for stray in existing:  # a shard renamed but not yet indexed when the run died
                 if stray.name not in known:
                     stray.unlink()
-        for tmp in self.folder.glob(".*.tmp"):
+        for tmp in self.folder.glob(".*.tmp*"):
             tmp.unlink()
 
     def completed_keys(self) -> set[str]:
