@@ -52,40 +52,17 @@ def draw_episode(folder, episode: int, out, frustum_every_s: float = 1.0, gaze_e
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Polygon, Rectangle
+    from matplotlib.patches import Polygon
 
     from egogen.render.camera import CameraModel
     from egogen.scene import load_scene
-    from egogen.scene.model import STRUCTURE_LABELS
+    from egogen.scene.show import draw_floor_plan, map_figure
 
     samples = load_episode_samples(folder, episode)
     meta0 = samples[0]["meta.json"]
     ps = load_scene(meta0["scene"])
-    wm, sc = ps.walkable, ps.scene
-    h, w = wm.shape
-    ext = [wm.origin[0], wm.origin[0] + w * wm.cell, wm.origin[1], wm.origin[1] + h * wm.cell]
-    size = (ext[1] - ext[0], ext[3] - ext[2])
-    scale = 11.0 / max(size)
-    fig, ax = plt.subplots(figsize=(max(size[0] * scale, 4) + 0.5, max(size[1] * scale, 4) + 1.0))
-    img = np.zeros((h, w), np.int8)
-    img[wm.floor] = 1
-    img[wm.walkable] = 2
-    from matplotlib.colors import ListedColormap
-
-    ax.imshow(img, origin="lower", extent=ext, cmap=ListedColormap(["#ffffff", "#e6e2da", "#f4f1ea"]),
-              vmin=0, vmax=2, interpolation="nearest")
-    for o in sc.objects:
-        (x0, y0, _), (x1, y1, _) = o.bounds
-        if o.label == "wall":
-            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, lw=0, color="#c9a66b" if o.bounds[0][2] > 1.0 else "#3b3b3b"))
-        elif o.label not in STRUCTURE_LABELS:
-            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, facecolor=o.material.colour, alpha=0.6,
-                                   edgecolor="#444444", lw=0.5))
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2, o.label.replace("_", " "), fontsize=5.5, ha="center",
-                    va="center", color="#222222")
-    for r in sc.rooms:
-        ax.text(r.rect[0] + 0.15, r.rect[3] - 0.3, r.name.replace("_", " "), fontsize=7, color="#777777",
-                style="italic")
+    fig, ax = map_figure(ps, 11.0, 1.0)
+    draw_floor_plan(ax, ps, muted=True)
     frames = 0
     for s in samples:
         meta, cam = s["meta.json"], s["camera.npz"]
@@ -114,9 +91,6 @@ def draw_episode(folder, episode: int, out, frustum_every_s: float = 1.0, gaze_e
             p = gz["target_world"][t]
             ax.plot([c[t, 0], p[0]], [c[t, 1], p[1]], "-", color=col, lw=0.6, alpha=0.8)
             ax.plot(p[0], p[1], ".", color=col, ms=3)
-    ax.set_xlim(ext[0], ext[1])
-    ax.set_ylim(ext[2], ext[3])
-    ax.set_aspect("equal")
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
     ax.legend(loc="upper right", fontsize=7)
