@@ -111,6 +111,9 @@ class WalkEnv(VecEnv):
         N, K = cfg.num_agents, cfg.agents_per_scene
         self.group = np.arange(N) // K
         self.scene_of = [cfg.scenes[g % len(cfg.scenes)] for g in range(N // K)]
+        # agent indices of each scene, in agent order (fixed for the env's life)
+        self.agents_in = {spec: np.flatnonzero([self.scene_of[gg] == spec for gg in self.group])
+                          for spec in dict.fromkeys(self.scene_of)}
         self.latent = self.cvae.cfg.latent
         obs_dim = 2 * 67 * 3 + 5 + cfg.sensing.num_rays + 1
         super().__init__(N, gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32),
@@ -173,8 +176,7 @@ class WalkEnv(VecEnv):
         out = np.zeros((self.num_envs, self.cfg.sensing.v_rays, self.cfg.sensing.h_rays), np.float32)
         K = self.cfg.agents_per_scene
         if K == 1:  # nobody to see: one ray cast per scene for all its agents
-            for spec in dict.fromkeys(self.scene_of):
-                idx = np.flatnonzero([self.scene_of[gg] == spec for gg in self.group])
+            for spec, idx in self.agents_in.items():
                 out[idx] = ego_depth(self.scenes[spec].collision, eyes[idx], heading[idx], self.cfg.sensing)
             return out
         for g, spec in enumerate(self.scene_of):
@@ -200,8 +202,7 @@ class WalkEnv(VecEnv):
             others = np.stack([np.delete(p[g], k, axis=0).transpose(1, 0, 2)
                                for g in range(N // K) for k in range(K)])  # (N, T, K-1, 2)
         terms = {}
-        for spec in dict.fromkeys(self.scene_of):
-            idx = np.flatnonzero([self.scene_of[gg] == spec for gg in self.group])
+        for spec, idx in self.agents_in.items():
             t = reward_terms(new[idx], self.g, self.goal[idx], self.dist[idx], FPS,
                              sdf=self.scenes[spec].sdf,
                              others_xy=None if others is None else others[idx], goal_radius=cfg.goal_radius)
