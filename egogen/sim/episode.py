@@ -26,6 +26,13 @@ def timestamps_ns(num_frames: int, fps: float = FPS) -> np.ndarray:
     return np.round(np.arange(num_frames, dtype=np.float64) * (1e9 / fps)).astype(np.int64)
 
 
+def sample_key(scene: str, index: int, wearer: int) -> str:
+    """Shard sample key of a wearer of an episode: ``<scene>-<episode>-<wearer>``, with every
+    character other than letters, digits, '_' and '-' (dots and colons) replaced by '_'."""
+    scene = "".join(c if c.isalnum() or c in "_-" else "_" for c in scene)
+    return f"{scene}-{index:06d}-{wearer}"
+
+
 @dataclass
 class Goal:
     """One goal of a person's chain of goals.
@@ -137,9 +144,8 @@ class Episode:
         return self.num_frames / self.fps
 
     def key(self, wearer: int) -> str:
-        """Shard sample key of one wearer: ``<scene>-<episode>-<wearer>`` (no dots or colons)."""
-        scene = "".join(c if c.isalnum() or c in "_-" else "_" for c in self.scene)
-        return f"{scene}-{self.index:06d}-{wearer}"
+        """Shard sample key of one wearer (:func:`sample_key`)."""
+        return sample_key(self.scene, self.index, wearer)
 
     def check(self) -> None:
         """Raise ValueError if the people disagree on length or hold invalid arrays."""

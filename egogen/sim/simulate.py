@@ -23,6 +23,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from egogen.sim.episode import sample_key
+from egogen.sim.rewards import FOOT_MARKERS
+
 SOURCES = ("scripted",)
 
 
@@ -81,16 +84,14 @@ def quality_problems(ep, ps, cfg: SimulateConfig) -> list[str]:
     problems = []
     if any(g.reached_frame < 0 for p in ep.people for g in p.goals):
         problems.append("goal not reached")
+    keep = [i for i, n in enumerate(_marker_names()) if n not in FOOT_MARKERS]
     for p in ep.people:
         if p.markers is not None:
-            from egogen.sim.rewards import FOOT_MARKERS
-
-            keep = [i for i, n in enumerate(_marker_names()) if n not in FOOT_MARKERS]
             inside = (ps.sdf(p.markers[:, keep]) < -cfg.penetration_depth).any(axis=1).mean()
             if inside > cfg.max_penetration_frames:
                 problems.append("penetration")
                 break
-    pel = np.stack([p.transl[:, :2] for p in ep.people])  # (K, T, 2); world pelvis = transl
+    pel = np.stack([p.joints[:, 0, :2] for p in ep.people])  # (K, T, 2) pelvis joints
     if len(pel) > 1:
         d = np.linalg.norm(pel[:, None] - pel[None], axis=-1)
         d[np.arange(len(pel)), np.arange(len(pel))] = np.inf
@@ -219,7 +220,4 @@ def simulate(cfg: SimulateConfig, out: str | Path, workers: int = 1, resume: boo
 
 
 def _keys(cfg: SimulateConfig, index: int) -> list[str]:
-    from egogen.sim.episode import Episode
-
-    ep = Episode(cfg.scene, index, 0, [])
-    return [ep.key(w) for w in range(min(cfg.agents, cfg.n - index * cfg.agents))]
+    return [sample_key(cfg.scene, index, w) for w in range(min(cfg.agents, cfg.n - index * cfg.agents))]
