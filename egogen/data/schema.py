@@ -59,6 +59,7 @@ class Member:
     keys: tuple = ()
 
     def array(self, name: str) -> Array:
+        """The declared array ``name`` of this member (StopIteration if undeclared)."""
         return next(a for a in self.arrays if a.name == name)
 
 

@@ -55,16 +55,19 @@ class ValidationReport:
         return self.num_errors == 0
 
     def error(self, shard: str, key: str | None, member: str | None, message: str) -> None:
+        """Record one problem (the first 200 are listed, all are counted)."""
         self.num_errors += 1
         if len(self.errors) < MAX_ERRORS_LISTED:
             self.errors.append({"shard": shard, "key": key, "member": member, "message": message})
 
     def to_dict(self) -> dict:
+        """The report as printed by ``egogen validate --json``."""
         return {"folder": self.folder, "ok": self.ok, "shards": self.shards, "episodes": self.episodes,
                 "wearers": self.wearers, "frames": self.frames, "hours": round(self.hours, 6),
                 "errors": self.num_errors, "error_list": self.errors}
 
     def summary(self) -> str:
+        """A human-readable report: counts, then one line per listed error."""
         s = (f"{self.folder}: {self.shards} shards, {self.episodes} episodes, {self.wearers} wearers, "
              f"{self.frames} frames, {self.hours:.4f} h, {self.num_errors} errors")
         return s + "".join(f"\n  {e['shard']} {e['key'] or ''} {e['member'] or ''}: {e['message']}" for e in self.errors)

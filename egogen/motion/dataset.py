@@ -164,6 +164,12 @@ class MotionDataset:
 
     @classmethod
     def load(cls, path: Path) -> "MotionDataset":
+        """Read a dataset written by :meth:`save`.
+
+        Raises:
+            OSError, KeyError, ValueError: a missing, truncated or foreign file
+                (:func:`load_or_build` rebuilds it then).
+        """
         d = np.load(path, allow_pickle=False)
         return cls(markers=d["markers"], joints=d["joints"], global_orient=d["global_orient"],
                    body_pose=d["body_pose"], transl=d["transl"], betas=d["betas"],

@@ -114,9 +114,23 @@ class Renderer(Protocol):
     name: str
     outputs: tuple[str, ...]
 
-    def render(self, frame: Frame) -> dict[str, np.ndarray]: ...
+    def render(self, frame: Frame) -> dict[str, np.ndarray]:
+        """Render one frame.
 
-    def close(self) -> None: ...
+        Args:
+            frame: scene, posed body meshes (world frame, metres) and the camera
+                (``CameraModel`` + ``T_world_camera``, OpenCV, camera -> world).
+        Returns:
+            The output streams of the module docstring (``depth``, ``normal``, ``instance``,
+            ``semantic``, and ``rgb`` for shading engines), each (H, W[, C]) for the camera.
+        Raises:
+            ValueError: a camera model the engine cannot render (e.g. fisheye in pyrender).
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the engine's resources (GL contexts, Blender data)."""
+        ...
 
 
 def camera_frame_normals(normals_world: np.ndarray, view_dirs_cam: np.ndarray, R_world_camera: np.ndarray,

@@ -20,6 +20,15 @@ class SceneBuilder:
         self.objects: list[SceneObject] = []
 
     def add(self, mesh: trimesh.Trimesh, label, material, room=None, yaw=None):
+        """Add one object instance (its id is the number of objects added before it).
+
+        Args:
+            mesh: world-frame geometry, metres, Z up.
+            label: semantic class (snake_case).
+            material: its :class:`~egogen.scene.model.Material`.
+            room: room name, or None.
+            yaw: rotation of the object's front about +Z (radians), or None.
+        """
         iid = len(self.objects)
         b = mesh.bounds
         self.objects.append(SceneObject(iid, label, material,
@@ -28,6 +37,7 @@ class SceneBuilder:
         self.meshes.append(mesh)
 
     def scene(self, **kw) -> Scene:
+        """The assembled :class:`Scene` (``kw``: rooms, name, source, seed, meta)."""
         verts, faces, inst, off = [], [], [], 0
         for i, m in enumerate(self.meshes):
             verts.append(np.asarray(m.vertices, np.float64))
