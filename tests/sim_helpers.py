@@ -10,15 +10,17 @@ from egogen.motion.cvae import MotionCVAE
 from egogen.motion.rollout import MarkerJoints
 
 
-def untrained_motion(body, seed: int = 0) -> MotionModels:
-    """A small untrained C-VAE whose decoder moves (random output layer) plus a marker->joint
-    map fitted on the default body: enough to test mechanics, not motion quality."""
+def untrained_motion(body, seed: int = 0, still: bool = False) -> MotionModels:
+    """A small untrained C-VAE whose decoder moves (random output layer; with ``still`` the
+    zero output layer decodes standing still) plus a marker->joint map fitted on the default
+    body: enough to test mechanics, not motion quality."""
     g = torch.Generator().manual_seed(seed)
     out = body(global_orient=torch.tensor([Y_UP_TO_Z_UP], dtype=torch.float32).expand(16, 3),
                body_pose=torch.randn(16, 63, generator=g) * 0.2)
     mj = MarkerJoints.fit(body.marker_positions(out.vertices).numpy(), out.joints[:, :22].numpy())
     torch.manual_seed(seed)
     cvae = MotionCVAE().eval()
-    with torch.no_grad():
-        cvae.out[-1].weight.normal_(0, 1e-3, generator=g)
+    if not still:
+        with torch.no_grad():
+            cvae.out[-1].weight.normal_(0, 1e-3, generator=g)
     return MotionModels(cvae, mj, None, {})

@@ -55,3 +55,46 @@ def test_batched_and_one_at_a_time_stepping_agree(parts):
         assert np.allclose(ob, np.concatenate([r[0] for r in res]), atol=1e-4)
         assert np.allclose(rb, np.concatenate([r[1] for r in res]), atol=1e-4)
         assert (db == np.concatenate([r[2] for r in res])).all()
+
+
+def _placed(seed_pose, g, xy):
+    """Standing markers (2, 67, 3) with the pelvis moved to world ``xy``."""
+    from egogen.sim.rewards import pelvis_xy
+
+    m = seed_pose.copy()
+    m[:, :2] += np.asarray(xy) - pelvis_xy(m, g)
+    return np.repeat(m[None], 2, 0)
+
+
+def test_agents_follow_waypoints_and_succeed_only_at_the_final_goal(parts):
+    # a C-VAE that decodes standing still: an agent stays where it is placed
+    env = WalkEnv(EnvConfig(scenes=("apartment:1",), num_agents=1, max_steps=10),
+                  untrained_motion(load_body_model(), still=True), *parts[1:])
+    env.reset()
+    ps = env.scenes["apartment:1"]
+    for k in range(50):  # a task whose planned path turns at least once
+        task = ps.sample_start_goal(seed=k, min_dist=3.0, max_dist=8.0)
+        way = ps.plan_path(task.start, task.goal).waypoints[1:]
+        if len(way) >= 2:
+            break
+    assert len(way) >= 2
+    env.assign(0, _placed(parts[1], env.g, way[0] + [0.1, 0.0]), way)
+    assert np.allclose(env.target()[0], way[0])
+    _, _, done, info = env.step(np.zeros((1, env.latent), np.float32))
+    assert not done[0] and not info[0]["is_success"] and info[0]["terms"]["goal"] == 0
+    assert np.allclose(env.target()[0], way[1]) and len(env.waypoints[0]) == len(way) - 1
+    # standing within the success radius of the final goal ends the episode as a success
+    env.assign(0, _placed(parts[1], env.g, way[-1] + [0.05, 0.0]), way[-1:])
+    _, reward, done, info = env.step(np.zeros((1, env.latent), np.float32))
+    assert done[0] and info[0]["is_success"] and reward[0] > 4.0
+
+
+def test_without_auto_reset_a_finished_agent_keeps_its_place(parts):
+    env = WalkEnv(EnvConfig(scenes=("floor",), num_agents=1, max_steps=1, auto_reset=False), *parts)
+    env.reset()
+    goal = env.goal.copy()
+    _, _, done, info = env.step(np.zeros((1, env.latent), np.float32))
+    assert done[0] and info[0]["TimeLimit.truncated"]
+    # not reset: the agent continues from its last decoded frames, same goal, same episode
+    assert np.allclose(env.seed_m, env.last_markers[:, -2:]) and env.episodes[0] == 0
+    assert np.allclose(env.goal, goal)

@@ -31,7 +31,8 @@ def test_tiny_training_run_writes_policy_logs_and_resumes(tmp_path, body):
     rows = list(csv.DictReader(open(tmp_path / "progress.csv")))
     assert rows and {"terms/skate", "terms/progress", "terms/pene", "terms/collide"} <= set(rows[0])
     model = PPO.load(tmp_path / "policy.zip", device="cpu")
-    assert model.observation_space.shape[0] == 536
+    # markers of 2 seed frames, target + goal features, the ego-depth grid, time left
+    assert model.observation_space.shape[0] == 2 * 67 * 3 + 10 + EnvConfig().sensing.num_rays + 1
     # resume: a longer budget continues from the saved state instead of starting over
     json.dump({"stage": 1, "timesteps": state["timesteps"], "wall_s": 1.0}, open(tmp_path / "state.json", "w"))
     more = train_policy(tmp_path, motion, body, _cfg(512), resume=True)

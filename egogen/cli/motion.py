@@ -36,6 +36,11 @@ def train_motion_cmd(
     epochs: int = typer.Option(100, "--epochs", help="C-VAE epochs (primitives, stride 2)."),
     rollout_epochs: int = typer.Option(20, "--rollout-epochs", help="Roll-out fine-tuning epochs (0 = skip)."),
     regressor_epochs: int = typer.Option(15, "--regressor-epochs", help="Marker -> SMPL-X regressor epochs."),
+    kl_weight: float = typer.Option(0.05, "--kl-weight",
+                                    help="Weight of the robust KL term (EgoGen 1.0 collapses the latent on "
+                                    "metre-scale markers; see docs/motion.md)."),
+    stages: str = typer.Option("cvae,rollout,regressor", "--stages",
+                               help="Comma-separated stages to run (e.g. 'regressor' to retrain only it)."),
     seed: int = typer.Option(0, "--seed", help="Run seed (same seed, same result on the same machine)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/train_state.pt."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
@@ -51,6 +56,11 @@ def train_motion_cmd(
 
     if not bvh_dir and not amass_dir:
         raise typer.BadParameter("give at least one --bvh-dir or --amass-dir")
+    from egogen.motion.train import STAGES
+
+    stage_list = tuple(x.strip() for x in stages.split(",") if x.strip())
+    if not stage_list or set(stage_list) - set(STAGES):
+        raise typer.BadParameter(f"--stages {stages!r}: choose from {', '.join(STAGES)}")
     torch.set_num_threads(threads)
     dev = _device(device)
     body = load_body_model(num_betas=16)
@@ -61,7 +71,8 @@ def train_motion_cmd(
     console.print(f"dataset: {len(ds.clips)} clips, {ds.markers.shape[0]} frames at 30 Hz "
                   f"({time.time() - t0:.1f} s; cache {cache}); held out: {', '.join(ds.held_out)}")
     cfg = TrainConfig(seed=seed, cvae_epochs=epochs, rollout_epochs=rollout_epochs,
-                      regressor_epochs=regressor_epochs)
+                      regressor_epochs=regressor_epochs, w_kl=kl_weight,
+                      stages=stage_list)
     meta = {"acknowledgement": ACK, "clips": ds.clips, "body": body.source,
             "data": {"frames": int(ds.markers.shape[0]), "sequences": len(ds.seq_clip), **ds.report}}
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -59,6 +59,7 @@ class TrainConfig:
     regressor_batch: int = 512
     regressor_param_weight: float = 0.1
     checkpoint_every: int = 5
+    stages: tuple = STAGES
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -182,8 +183,14 @@ def train_motion(ds: MotionDataset, body, out: Path, cfg: TrainConfig = TrainCon
 
     totals = (cfg.cvae_epochs, cfg.rollout_epochs, cfg.regressor_epochs)
     data = None
+    unknown = set(cfg.stages) - set(STAGES)
+    if unknown:
+        raise ValueError(f"unknown training stage(s) {sorted(unknown)}; choose from {STAGES}")
     while stage_i < len(STAGES):
         stage, total = STAGES[stage_i], totals[stage_i]
+        if stage not in cfg.stages:
+            stage_i, epoch = stage_i + 1, 0
+            continue
         if data is None or data[0] != stage:
             if stage == "cvae":
                 h, f = _cvae_data(ds, "train", cfg.window_stride)

@@ -11,10 +11,15 @@ avoid each other (crowds); groups are independent. An agent that reaches its goa
 or runs out of time is reset alone (stable-baselines3 ``VecEnv`` semantics: the terminal
 observation is in ``info["terminal_observation"]``).
 
+Every agent follows the planned path to its goal (A* on the walkable map,
+:meth:`PreparedScene.plan_path`): its *target* is the next waypoint, advanced when the pelvis
+comes within ``waypoint_radius`` of it; progress, facing and looking are rewarded towards the
+target, and success means the pelvis within ``goal_radius`` of the final goal.
+
 Observation per agent (float32): the 2 seed frames' markers in the canonical frame of the
-first (2 x 67 x 3), the goal in that frame (x, y, cos, sin of its bearing, 1 / (1 + d)),
-the ego-depth grid from the eyes scaled to [-1, 1] (:mod:`egogen.sim.sensing`) and the
-remaining-time fraction.
+first (2 x 67 x 3); the target waypoint and the final goal in that frame (x, y, cos, sin of
+the bearing, 1 / (1 + d) each); the ego-depth grid from the eyes scaled to [-1, 1]
+(:mod:`egogen.sim.sensing`); the remaining-time fraction.
 """
 
 from __future__ import annotations
@@ -47,7 +52,10 @@ class EnvConfig:
         min_goal_dist, max_goal_dist: start-goal distance range, metres.
         max_steps: primitives per episode before truncation (13 frames each).
         goal_radius: success radius around the goal (DIMOS: 0.2 m).
-        heading_jitter_deg: the start pose faces the goal +- this (EgoGen: 36 degrees).
+        heading_jitter_deg: the start pose faces the first waypoint +- this (EgoGen: 36 degrees).
+        waypoint_radius: an intermediate waypoint counts as passed within this distance, metres.
+        auto_reset: reset an agent as soon as its episode ends (training); False leaves the
+            agent where it is for a driver to give it a new task (:meth:`WalkEnv.assign`).
         terminate_on_penetration: end an episode when the mean number of non-foot markers
             inside furniture per frame exceeds ``pene_limit`` (EgoGen stage 2).
         weights: reward weights (``egogen.sim.rewards.DEFAULT_WEIGHTS``).
@@ -65,6 +73,8 @@ class EnvConfig:
     max_steps: int = 30
     goal_radius: float = 0.2
     heading_jitter_deg: float = 36.0
+    waypoint_radius: float = 0.5
+    auto_reset: bool = True
     terminate_on_penetration: bool = False
     pene_limit: float = 3.0
     weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -115,11 +125,12 @@ class WalkEnv(VecEnv):
         self.agents_in = {spec: np.flatnonzero([self.scene_of[gg] == spec for gg in self.group])
                           for spec in dict.fromkeys(self.scene_of)}
         self.latent = self.cvae.cfg.latent
-        obs_dim = 2 * 67 * 3 + 5 + cfg.sensing.num_rays + 1
+        obs_dim = 2 * 67 * 3 + 10 + cfg.sensing.num_rays + 1
         super().__init__(N, gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32),
                          gym.spaces.Box(-4.0, 4.0, (self.latent,), np.float32))
         self.seed_m = np.zeros((N, 2, 67, 3))
-        self.goal = np.zeros((N, 2))
+        self.goal = np.zeros((N, 2))  # final goal
+        self.waypoints: list[np.ndarray] = [np.zeros((1, 2))] * N  # remaining path, (K, 2), last = goal
         self.dist = np.zeros(N)
         self.steps = np.zeros(N, np.int64)
         self.episodes = np.zeros(N, np.int64)
@@ -136,15 +147,33 @@ class WalkEnv(VecEnv):
         task = ps.sample_start_goal(seed=int(rng.integers(2**31)), min_dist=self.cfg.min_goal_dist,
                                     max_dist=self.cfg.max_goal_dist)
         start, goal = np.asarray(task.start, float), np.asarray(task.goal, float)
-        bearing = np.arctan2(*(goal - start)[::-1])
+        path = ps.plan_path(start, goal)
+        way = path.waypoints[1:] if path.reachable else goal[None]
+        bearing = np.arctan2(*(way[0] - start)[::-1])
         yaw = bearing + np.radians(rng.uniform(-1, 1) * self.cfg.heading_jitter_deg) + np.pi / 2  # pose faces -y
         c, s = np.cos(yaw), np.sin(yaw)
         R = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
         m = self.seed_pose @ R.T + np.array([start[0], start[1], 0.0])
-        self.seed_m[i] = m[None]
-        self.goal[i] = goal
-        self.dist[i] = np.linalg.norm(goal - start)
+        self.assign(i, np.repeat(m[None], 2, 0), way)
+
+    def assign(self, i: int, seed_markers: np.ndarray, waypoints: np.ndarray) -> None:
+        """Give agent ``i`` a new task (used by resets and by drivers such as ``simulate``).
+
+        Args:
+            i: agent index.
+            seed_markers: (2, 67, 3) world markers of the agent's last two frames, metres.
+            waypoints: (K, 2) world xy still to walk, K >= 1, the last one is the goal.
+        """
+        way = np.asarray(waypoints, np.float64).reshape(-1, 2)
+        self.seed_m[i] = seed_markers
+        self.waypoints[i] = way
+        self.goal[i] = way[-1]
+        self.dist[i] = np.linalg.norm(way[0] - pelvis_xy(self.seed_m[i, -1], self.g))
         self.steps[i] = 0
+
+    def target(self) -> np.ndarray:
+        """(N, 2) current target of every agent: its next waypoint (the goal on the last leg)."""
+        return np.stack([w[0] for w in self.waypoints])
 
     def reset(self) -> np.ndarray:
         for i in range(self.num_envs):
@@ -159,10 +188,13 @@ class WalkEnv(VecEnv):
             R, o = canonical_frame_t(self.mj(seed[:, 0]))
         R, o = R.double().numpy(), o.double().numpy()
         local = np.einsum("nji,ntmj->ntmi", R, self.seed_m - o[:, None, None])
-        g_loc = np.einsum("nji,nj->ni", R[:, :2, :2], self.goal - o[:, :2])
-        d = np.linalg.norm(g_loc, axis=1)
-        goal_feat = np.stack([g_loc[:, 0], g_loc[:, 1], g_loc[:, 0] / np.maximum(d, 1e-6),
-                              g_loc[:, 1] / np.maximum(d, 1e-6), 1.0 / (1.0 + d)], axis=1)
+        feats = []
+        for xy in (self.target(), self.goal):
+            g_loc = np.einsum("nji,nj->ni", R[:, :2, :2], xy - o[:, :2])
+            d = np.linalg.norm(g_loc, axis=1)
+            feats.append(np.stack([g_loc[:, 0], g_loc[:, 1], g_loc[:, 0] / np.maximum(d, 1e-6),
+                                   g_loc[:, 1] / np.maximum(d, 1e-6), 1.0 / (1.0 + d)], axis=1))
+        goal_feat = np.concatenate(feats, 1)
         depth = normalise_depth(self._sense(), self.cfg.sensing).reshape(N, -1)
         remaining = 1.0 - self.steps / self.cfg.max_steps
         return np.concatenate([local.reshape(N, -1), goal_feat, depth, remaining[:, None]], 1).astype(np.float32)
@@ -202,17 +234,23 @@ class WalkEnv(VecEnv):
             others = np.stack([np.delete(p[g], k, axis=0).transpose(1, 0, 2)
                                for g in range(N // K) for k in range(K)])  # (N, T, K-1, 2)
         terms = {}
+        target = self.target()
+        final = np.array([len(w) == 1 for w in self.waypoints])
         for spec, idx in self.agents_in.items():
-            t = reward_terms(new[idx], self.g, self.goal[idx], self.dist[idx], FPS,
+            t = reward_terms(new[idx], self.g, target[idx], self.dist[idx], FPS,
                              sdf=self.scenes[spec].sdf,
                              others_xy=None if others is None else others[idx], goal_radius=cfg.goal_radius)
             for k, v in t.items():
                 terms.setdefault(k, np.zeros(N))[idx] = v
+        terms["goal"] = terms["goal"] * final  # reaching an intermediate waypoint is not success
         reward = total_reward(terms, cfg.weights).astype(np.float32)
         self.seed_m = new[:, -2:]
         self.dist = terms["dist"]
         self.steps += 1
         success = terms["goal"] > 0
+        for i in np.flatnonzero(~final & (terms["dist"] < cfg.waypoint_radius)):
+            self.waypoints[i] = self.waypoints[i][1:]  # waypoint passed: head for the next one
+            self.dist[i] = np.linalg.norm(self.waypoints[i][0] - pelvis_xy(self.seed_m[i, -1], self.g))
         fallen = new[:, -1, :, 2].max(axis=1) < 1.0  # head below 1 m
         pene = cfg.terminate_on_penetration & (terms["n_inside"] > cfg.pene_limit)
         timeout = self.steps >= cfg.max_steps
@@ -220,12 +258,14 @@ class WalkEnv(VecEnv):
         obs = self._observe()
         infos = [{"terms": {k: float(v[i]) for k, v in terms.items()}, "is_success": bool(success[i])}
                  for i in range(N)]
-        if done.any():
-            for i in np.flatnonzero(done):
-                infos[i]["terminal_observation"] = obs[i]
-                infos[i]["TimeLimit.truncated"] = bool(timeout[i] and not (success[i] or fallen[i] or pene[i]))
+        for i in np.flatnonzero(done):
+            infos[i]["terminal_observation"] = obs[i]
+            infos[i]["TimeLimit.truncated"] = bool(timeout[i] and not (success[i] or fallen[i] or pene[i]))
+            infos[i]["fallen"] = bool(fallen[i])
+            if cfg.auto_reset:
                 self.episodes[i] += 1
                 self._reset_agent(i)
+        if done.any() and cfg.auto_reset:
             obs = self._observe()
         return obs, reward, done, infos
 
