@@ -101,3 +101,13 @@ def test_standing_still_earns_nothing_and_reaching_the_goal_earns_most(standing)
     arrive = total_reward(_terms(_clip(m, at=(0.0, -2.95)), g, goal=(0.0, -3.0), prev=0.3))
     assert abs(still[0]) < 0.01
     assert arrive[0] > walk[0] > still[0]
+
+
+def test_latents_far_from_the_prior_lower_the_prior_term():
+    from egogen.sim.rewards import latent_prior
+
+    rng = np.random.default_rng(0)
+    typical = rng.normal(size=(64, 32))
+    assert latent_prior(typical).mean() > 0.99
+    assert (latent_prior(3.0 * typical) < 0.05).all()  # mean square ~9
+    assert latent_prior(np.zeros((1, 32)))[0] == 1.0

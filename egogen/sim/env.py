@@ -34,7 +34,8 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from egogen.motion.rollout import canonical_frame_t, rollout
 from egogen.scene import Capsules, load_scene
-from egogen.sim.rewards import DEFAULT_WEIGHTS, MarkerGroups, head_forward, pelvis_xy, reward_terms, total_reward
+from egogen.sim.rewards import (DEFAULT_WEIGHTS, MarkerGroups, head_forward, latent_prior, pelvis_xy, reward_terms,
+                                total_reward)
 from egogen.sim.sensing import SensingConfig, ego_depth, normalise_depth
 
 FPS = 30.0
@@ -242,6 +243,7 @@ class WalkEnv(VecEnv):
                              others_xy=None if others is None else others[idx], goal_radius=cfg.goal_radius)
             for k, v in t.items():
                 terms.setdefault(k, np.zeros(N))[idx] = v
+        terms["prior"] = latent_prior(self._actions)
         terms["goal"] = terms["goal"] * final  # reaching an intermediate waypoint is not success
         reward = total_reward(terms, cfg.weights).astype(np.float32)
         self.seed_m = new[:, -2:]

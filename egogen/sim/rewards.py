@@ -19,10 +19,21 @@ SKATE_SPEED = 0.075  # m/s a foot in contact may slide (EgoGen / DIMOS)
 FLOOR_HEIGHT = 0.02  # m, target height of the lowest foot marker (EgoGen)
 
 DEFAULT_WEIGHTS = {"skate": 0.3, "floor": 0.1, "face": 0.1, "look": 0.3, "goal": 5.0, "progress": 1.0,
-                   "pene": 1.0, "collide": 1.0}
+                   "pene": 1.0, "collide": 1.0, "prior": 0.1}
 """EgoGen's stage-1 room weights (skate 0.3, floor 0.1, face 0.1, look 0.3, progress 1.0,
 penetration 1.0), a goal bonus of 5 (EgoGen: 0.5 per step spent at the goal; here the
-episode ends at the goal, so the bonus is paid once) and egogen's agent-agent collision weight."""
+episode ends at the goal, so the bonus is paid once), egogen's agent-agent collision weight
+and a latent-prior term (EgoGen keeps z near N(0, I) with a KL-style penalty)."""
+
+
+def latent_prior(z: np.ndarray) -> np.ndarray:
+    """(N,) latent-prior term of actions ``z`` (N, latent): exp(-max(0, mean(z^2) - 2)).
+
+    1 while z looks like a draw from the C-VAE prior N(0, I) (mean square 1; for a 32-D z it
+    exceeds 2 with probability ~1e-4), decaying as the policy pushes z to where the decoder
+    was never trained (unnatural motion).
+    """
+    return np.exp(-np.clip(np.mean(np.square(z), axis=-1) - 2.0, 0, None))
 
 
 @dataclass(frozen=True)
@@ -134,16 +145,17 @@ def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev
     return out
 
 
-QUALITY_TERMS = ("skate", "floor", "face", "look", "pene", "collide")
+QUALITY_TERMS = ("skate", "floor", "face", "look", "pene", "collide", "prior")
 
 
 def total_reward(terms: dict[str, np.ndarray], weights: dict[str, float] = DEFAULT_WEIGHTS) -> np.ndarray:
     """(N,) weighted reward of one step.
 
-    Quality terms (skate, floor, face, look, pene, collide; 1 = perfect) enter as
+    Quality terms (skate, floor, face, look, pene, collide, prior; 1 = perfect) enter as
     ``w * (term - 1)``, a penalty that is 0 for perfect motion; progress (metres) and goal
     enter as ``w * term``. EgoGen sums the raw terms, which pays an agent for every step it
     stays alive (standing still earns 2.8 per step with these weights) and so rewards
     dawdling; as penalties, only progress and reaching the goal earn reward.
     """
-    return sum(w * (terms[k] - 1.0 if k in QUALITY_TERMS else terms[k]) for k, w in weights.items())
+    return sum(w * (terms[k] - 1.0 if k in QUALITY_TERMS else terms[k]) for k, w in weights.items()
+               if k in terms)
