@@ -62,3 +62,22 @@ def test_evaluation_loop_collects_the_requested_episodes(setup):
     assert out["episodes"] == 3 and len(out["per_episode"]) == 3
     assert set(out["metrics"]) >= {"success", "contact", "loco_pene", "agent_collisions", "path_efficiency"}
     assert out["trajectories"][0][1].shape[1:] == (67, 3)
+
+
+def test_crowd_recording_holds_finished_people_and_animates(setup, tmp_path):
+    from PIL import Image
+
+    from egogen.sim.show import record_crowd, save_crowd_video
+
+    body, *_ = setup
+
+    class Zero:
+        def predict(self, obs, deterministic=True):
+            return np.zeros((len(obs), 32), np.float32), None
+
+    rec = record_crowd(Zero(), untrained_motion(body), body, "floor:3", agents=2, seed=1, max_steps=3)
+    assert rec["markers"].shape == (2, 2 + 3 * 13, 67, 3) and rec["joints"].shape == (2, 41, 22, 3)
+    assert not rec["success"].any() and np.isfinite(rec["markers"]).all()
+    out = save_crowd_video(load_scene("floor:3"), rec, tmp_path / "crowd.gif", step=8)
+    with Image.open(out) as im:
+        assert im.n_frames == len(range(0, 41, 8))

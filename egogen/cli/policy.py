@@ -75,8 +75,14 @@ def eval_cmd(
     seed: int = typer.Option(0, "--seed", help="Evaluation seed."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
     motion_dir: Optional[Path] = typer.Option(None, "--motion", help="Motion-model folder (default: shipped)."),
+    video: Optional[Path] = typer.Option(None, "--video", help="Also animate one crowd of --agents people "
+                                         "(at least 2) walking to their goals, top-down: .gif or .mp4."),
 ) -> None:
-    """Evaluate a walking policy with DIMOS's metrics (success, contact, loco-pene ...)."""
+    """Evaluate a walking policy with DIMOS's metrics (success, contact, loco-pene ...).
+
+    Success: final pelvis within 0.2 m (xy) of the goal; contact, loco-pene, penetration,
+    agent collisions, foot skating and path efficiency follow DIMOS at 30 Hz (docs/policy.md).
+    """
     from stable_baselines3 import PPO
 
     from egogen.sim.evaluate import evaluate_policy
@@ -94,6 +100,14 @@ def eval_cmd(
         out = evaluate_policy(model, motion, body, scene, episodes, agents, seed=seed,
                               progress=lambda d, t: bar.update(task, completed=d))
     report = {k: out[k] for k in ("scene", "agents", "episodes")} | {"metrics": out["metrics"]}
+    if video:
+        from egogen.scene import load_scene
+        from egogen.sim.show import record_crowd, save_crowd_video
+
+        with console.status(f"recording {max(agents, 2)} people for {video} .."):
+            rec = record_crowd(model, motion, body, scene, max(agents, 2), seed=seed)
+            save_crowd_video(load_scene(scene), rec, video)
+        console.print(f"wrote {video}")
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
