@@ -37,6 +37,9 @@ def train_policy_cmd(
     agents: int = typer.Option(64, "--agents", help="Agents stepped together in one batch."),
     crowd: int = typer.Option(1, "--crowd", help="With --scene: people sharing each scene instance."),
     steps: int = typer.Option(200_000, "--steps", help="Total environment steps (one step = one 0.43 s primitive)."),
+    fractions: Optional[str] = typer.Option(None, "--stage-fractions",
+                                            help="Shares of --steps for the curriculum stages open floor, "
+                                            "boxes, apartment, crowds (default 0.2,0.3,0.3,0.2)."),
     seed: int = typer.Option(0, "--seed", help="Run seed (same seed, same policy)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
     motion_dir: Optional[Path] = typer.Option(None, "--motion", help="Motion-model folder (default: shipped)."),
@@ -46,12 +49,23 @@ def train_policy_cmd(
     Logs every reward term to OUT/progress.csv and checkpoints to OUT/policy.zip; --resume
     continues a stopped run. Uses one torch thread (fastest for these small networks).
     """
+    from dataclasses import replace
+
     from egogen.sim.train import Stage, TrainConfig, train_policy
 
     motion, body = _models(motion_dir)
     cfg = TrainConfig(total_steps=steps, num_agents=agents, seed=seed)
     if scene:
         cfg.curriculum = (Stage(scene, (scene,), crowd, 1.0),)
+    elif fractions:
+        try:
+            f = [float(x) for x in fractions.split(",")]
+        except ValueError:
+            f = []
+        if len(f) != len(cfg.curriculum) or min(f) < 0 or sum(f) <= 0:
+            raise typer.BadParameter(f"--stage-fractions needs {len(cfg.curriculum)} non-negative numbers, "
+                                     "e.g. 0.2,0.3,0.3,0.2")
+        cfg.curriculum = tuple(replace(st, fraction=x) for st, x in zip(cfg.curriculum, f))
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                   TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task("training", total=steps)
