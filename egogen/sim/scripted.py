@@ -1,7 +1,7 @@
 """Scripted episodes: people walking planned paths with a procedural gait.
 
-A baseline and a test fixture, not the simulator: the real motion comes from the RL policy
-(motion-primitive C-VAE + PPO, issue "policy"). Here each person walks a chain of planned
+A baseline and a test fixture, not the product's motion: that comes from the RL policy
+(motion-primitive C-VAE + PPO, :mod:`egogen.sim.policy_episode`). Here each person walks a chain of planned
 paths between sampled goals (named furniture or free floor points) at a constant speed with
 a sine-curve gait (hips, knees, shoulders, elbows), a pelvis bob, and a head that anticipates
 turns of the path (~0.3 s, Grasso et al. 1998, "Eye-head coordination for the steering of
@@ -17,68 +17,13 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from egogen.body import Y_UP_TO_Z_UP, head_camera_pose, load_body_model
+from egogen.body import Y_UP_TO_Z_UP, load_body_model
 from egogen.body.skeleton import body_pose_slice
 from egogen.rotations import aa_to_mat, mat_to_aa
-from egogen.scene.model import STRUCTURE_LABELS
-from egogen.sim.episode import FPS, Episode, Goal, PersonTrack
+from egogen.sim.episode import FPS, Episode
+from egogen.sim.people import person_track, plan_chain, resolve_scene, sample_betas, smooth
 
-#: Labels never chosen as goals (structure and things people rarely walk up to).
-_NO_GOAL = set(STRUCTURE_LABELS)
-
-
-def room_of(scene, xy) -> Optional[str]:
-    """Name of the room whose rectangle holds world point ``xy`` ((2,) metres), or None."""
-    x, y = float(xy[0]), float(xy[1])
-    best, best_area = None, np.inf
-    for r in scene.rooms:
-        x0, y0, x1, y1 = r.rect
-        if x0 <= x <= x1 and y0 <= y <= y1 and r.area < best_area:
-            best, best_area = r.name, r.area
-    return best
-
-
-def _smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
-    """Gaussian smoothing along axis 0 with edge padding."""
-    if sigma_frames <= 0 or len(x) < 3:
-        return x
-    r = int(np.ceil(3 * sigma_frames))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma_frames) ** 2)
-    k /= k.sum()
-    pad = np.concatenate([np.repeat(x[:1], r, 0), x, np.repeat(x[-1:], r, 0)])
-    out = np.stack([np.convolve(pad[:, i], k, mode="valid") for i in range(x.shape[1])], 1) if x.ndim == 2 \
-        else np.convolve(pad, k, mode="valid")
-    return out
-
-
-def _plan_chain(ps, rng: np.random.Generator, num_goals: int, object_goal_p: float, min_dist: float):
-    """Start point, goals and the concatenated waypoints of one person's chain of goals."""
-    sc = ps.scene
-    labels = sorted({o.label for o in sc.objects if o.label not in _NO_GOAL})
-    start = ps.sample_start_goal(rng, min_dist=min_dist).start
-    goals, pts, here, goal_idx = [], [start], start, []
-    for _ in range(num_goals):
-        for _try in range(10):
-            if labels and rng.random() < object_goal_p:
-                try:
-                    og = ps.object_goal(labels[int(rng.integers(len(labels)))], seed=rng, start=here)
-                except ValueError:
-                    continue
-                room = sc.objects[og.instance_id].room or room_of(sc, og.point)
-                g = Goal(np.asarray(og.point, float), og.label, room, int(og.instance_id))
-            else:
-                p = ps.sample_start_goal(rng, min_dist=0.0).start
-                g = Goal(np.asarray(p, float), room_of(sc, p) or "point", room_of(sc, p), -1)
-            if np.linalg.norm(g.xy - here) < min_dist:
-                continue
-            res = ps.plan_path(here, g.xy)
-            if res.reachable:
-                goals.append(g)
-                pts.extend(res.waypoints[1:])
-                goal_idx.append(len(pts) - 1)
-                here = g.xy
-                break
-    return np.asarray(pts, float), goals, goal_idx
+__all__ = ["scripted_episode"]
 
 
 def _walk(path: np.ndarray, goal_idx: list[int], speed: float, pause_s: float, fps: float):
@@ -103,64 +48,6 @@ def _aa(axis: str, angle: np.ndarray) -> np.ndarray:
     out = np.zeros(np.shape(angle) + (3,))
     out[..., "xyz".index(axis)] = angle
     return out
-
-
-def posed_joints_and_markers(body, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray,
-                             transl: np.ndarray, with_markers: bool = True):
-    """SMPL-X joints and SSM2 markers of one body over T frames, skinning only what is needed.
-
-    Same result as ``body(...).joints[:, :55]`` and ``body.marker_positions(vertices)`` (zero
-    hands, jaw, eyes and expression) but skins only the marker vertices and their one-ring
-    (for the normals): ~50x faster than the full 10 k-vertex forward pass on a CPU.
-
-    Args:
-        body: :class:`~egogen.body.BodyModel`.
-        betas: (B,) float32 shape.
-        global_orient, body_pose, transl: (T, 3), (T, 63), (T, 3) float32 world-frame
-            parameters (axis-angle radians, metres).
-        with_markers: also return markers (None if False or the mesh has no marker table).
-    Returns:
-        joints (T, 55, 3) float32 metres; markers (T, M, 3) float32 metres or None.
-    """
-    from smplx.lbs import batch_rigid_transform, batch_rodrigues, blend_shapes
-
-    m = body.smplx
-    T = len(global_orient)
-    with torch.no_grad():
-        b = torch.as_tensor(np.asarray(betas, np.float32))[None]
-        v_shaped_full = m.v_template[None] + blend_shapes(b, m.shapedirs)
-        J_rest = torch.einsum("jv,bvc->bjc", m.J_regressor, v_shaped_full)  # (1, 55, 3)
-        pose = np.zeros((T, 55, 3), np.float32)
-        pose[:, 0] = global_orient
-        pose[:, 1:22] = np.asarray(body_pose, np.float32).reshape(T, 21, 3)
-        rot = batch_rodrigues(torch.as_tensor(pose).view(-1, 3)).view(T, 55, 3, 3)
-        J, A = batch_rigid_transform(rot, J_rest.expand(T, -1, -1), m.parents)
-        tr = torch.as_tensor(np.asarray(transl, np.float32))
-        joints = (J + tr[:, None]).numpy()
-        if not with_markers or body.markers is None:
-            return joints.astype(np.float32), None
-        ids = body._marker_ids
-        faces = m.faces_tensor
-        ring = torch.isin(faces, ids).any(1)
-        sub_faces = faces[ring]
-        S, inv = torch.unique(sub_faces, return_inverse=True)
-        v_sh = v_shaped_full[0, S]  # (|S|, 3)
-        ident = torch.eye(3)
-        pose_feature = (rot[:, 1:] - ident).reshape(T, -1)
-        pd = m.posedirs.view(-1, m.v_template.shape[0], 3)[:, S].reshape(pose_feature.shape[1], -1)
-        v_posed = v_sh[None] + (pose_feature @ pd).view(T, -1, 3)
-        W = m.lbs_weights[S]  # (|S|, 55)
-        Tm = torch.einsum("sj,tjab->tsab", W, A)
-        v = torch.einsum("tsab,tsb->tsa", Tm[..., :3, :3], v_posed) + Tm[..., :3, 3] + tr[:, None]
-        tri = v[:, inv]  # (T, F', 3, 3)
-        fn = torch.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0], dim=-1)
-        vn = torch.zeros_like(v)
-        for k in range(3):
-            vn.index_add_(1, inv[:, k], fn)
-        vn = torch.nn.functional.normalize(vn, dim=-1)
-        pos = torch.searchsorted(S, ids)
-        markers = v[:, pos] + body.markers.distance_from_skin * vn[:, pos]
-    return joints.astype(np.float32), markers.numpy().astype(np.float32)
 
 
 def scripted_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_goals: Sequence[int] = (1, 3),
@@ -189,15 +76,8 @@ def scripted_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_
         egogen.scene.NoSolution: the scene has no walkable area to sample in.
     """
     from egogen.render.camera import load_rig
-    from egogen.scene import load_scene
 
-    if isinstance(scene, str):
-        scene_spec, ps = scene, load_scene(scene)
-    else:
-        ps = scene
-        if scene_spec is None:
-            sc = ps.scene
-            scene_spec = f"apartment:{sc.seed}" if sc.source == "apartment" else sc.name
+    ps, scene_spec = resolve_scene(scene, scene_spec)
     body = body or load_body_model()
     mount = load_rig(rig).mount_offset_m
     rng = np.random.default_rng(seed)
@@ -205,10 +85,10 @@ def scripted_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_
     plans = []
     for k in range(num_people):
         n_goals = int(rng.integers(num_goals[0], num_goals[1] + 1))
-        path, goals, goal_idx = _plan_chain(ps, rng, n_goals, object_goal_p, min_dist=2.0)
+        path, goals, goal_idx = plan_chain(ps, rng, n_goals, object_goal_p, min_dist=2.0)
         v = float(rng.uniform(*speed))
         xy, s_arr, arrive = _walk(path, goal_idx, v, float(rng.uniform(0.5, 1.0)), fps)
-        betas = np.clip(rng.normal(0.0, 0.6, body.num_betas), -1.5, 1.5).astype(np.float32)
+        betas = sample_betas(rng, body.num_betas)
         plans.append(dict(path=path, goals=goals, xy=xy, s=s_arr, arrive=arrive, speed=v, betas=betas,
                           stride=float(rng.uniform(1.2, 1.45)), phase0=float(rng.uniform(0, 2 * np.pi)),
                           scan=(float(rng.uniform(0.1, 0.3)), float(rng.uniform(0, 2 * np.pi)))))
@@ -221,7 +101,7 @@ def scripted_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_
         if len(xy) < T:  # stand still at the end
             xy = np.concatenate([xy, np.repeat(xy[-1:], T - len(xy), 0)])
             s_arr = np.concatenate([s_arr, np.repeat(s_arr[-1:], T - len(s_arr))])
-        xy, s_arr = _smooth(xy[:T], 4.0), s_arr[:T]
+        xy, s_arr = smooth(xy[:T], 4.0), s_arr[:T]
         vel = np.gradient(xy, axis=0) * fps
         spd = np.linalg.norm(vel, axis=1)
         # heading: direction of travel, held while standing, unwrapped and smoothed
@@ -238,7 +118,7 @@ def scripted_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_
         for i in range(1, T):
             d = (raw[i] - heading[i - 1] + np.pi) % (2 * np.pi) - np.pi
             heading[i] = heading[i - 1] + np.clip(d, -step, step)
-        heading = _smooth(heading, 3.0)
+        heading = smooth(heading, 3.0)
         # head anticipates the heading ~0.3 s ahead (Grasso et al. 1998), plus a slow scan
         lead = int(round(0.3 * fps))
         ahead = np.concatenate([heading[lead:], np.repeat(heading[-1:], lead)])
@@ -280,17 +160,11 @@ def scripted_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_
         # knee flexion shortens the leg a little; the bob is twice per stride
         z = pelvis_h[k] - 0.012 * p["walk"] + 0.018 * p["walk"] * np.cos(2 * p["phase"])
         transl = np.concatenate([p["xy"], z[:, None]], 1).astype(np.float32)
-        go, bp = p["go"].astype(np.float32), p["bp"].astype(np.float32)
-        J, markers = posed_joints_and_markers(body, p["betas"], go, bp, transl, with_markers)
-        Tw = head_camera_pose(J, go, bp, mount)
         goals = p["goals"]
         for g, fr in zip(goals, p["arrive"]):
             g.reached_frame = int(fr) if fr < T else -1
-        tracks.append(PersonTrack(
-            person_id=k, betas=p["betas"], gender="neutral", global_orient=go, body_pose=bp, transl=transl,
-            joints=J, T_world_camera=Tw, markers=markers,
-            left_hand_pose=np.zeros((T, 45), np.float32), right_hand_pose=np.zeros((T, 45), np.float32),
-            goals=goals, path=p["path"]))
+        tracks.append(person_track(body, k, p["betas"], p["go"], p["bp"], transl, goals, p["path"], mount,
+                                   with_markers))
     ep = Episode(scene=scene_spec, index=int(index), seed=int(seed), people=tracks, rig=rig, fps=fps,
                  meta={"generator": "scripted", "body_model": str(body.source)})
     ep.check()

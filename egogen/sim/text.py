@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from egogen.scene.model import STRUCTURE_LABELS
-from egogen.sim.scripted import room_of
+from egogen.sim.people import room_of
 
 CLOSE_M = 1.5
 """Another person within this distance (m) of the wearer is an encounter."""
