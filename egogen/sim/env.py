@@ -84,18 +84,33 @@ class EnvConfig:
     agent_offset: int = 0
 
 
-def standing_markers(body) -> np.ndarray:
-    """(67, 3) float64 SSM2 markers of the mean body standing upright at the world origin,
-    lowest foot marker 2 cm above the floor, facing -y (the seed pose of every episode)."""
+def standing_markers(body, betas: Optional[np.ndarray] = None) -> np.ndarray:
+    """(67, 3) float64 SSM2 markers of a body standing upright (rest pose) at the world origin,
+    lowest foot marker 2 cm above the floor, facing -y (the seed pose of every episode).
+
+    Args:
+        body: the :class:`~egogen.body.BodyModel`.
+        betas: (num_betas,) shape of the body; default the mean shape (zeros).
+    """
     from egogen.body import Y_UP_TO_Z_UP
 
     with torch.no_grad():
-        out = body(global_orient=torch.tensor([Y_UP_TO_Z_UP], dtype=torch.float32))
+        shape = {} if betas is None else {"betas": torch.as_tensor(np.asarray(betas, np.float32))[None]}
+        out = body(global_orient=torch.tensor([Y_UP_TO_Z_UP], dtype=torch.float32), **shape)
         m = body.marker_positions(out.vertices)[0].double().numpy()
     g = MarkerGroups.from_names(body.markers.names)
     m[:, 2] -= m[g.feet, 2].min() - 0.02
     m[:, :2] -= pelvis_xy(m, g)
     return m
+
+
+def place_markers(pose: np.ndarray, xy, heading: float) -> np.ndarray:
+    """(67, 3) markers of :func:`standing_markers` (pelvis at the origin, facing -y) turned to
+    face world direction ``heading`` (radians from +x, counter-clockwise) and moved to ``xy``."""
+    yaw = heading + np.pi / 2  # the pose faces -y
+    c, s = np.cos(yaw), np.sin(yaw)
+    R = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    return pose @ R.T + np.array([xy[0], xy[1], 0.0])
 
 
 class WalkEnv(VecEnv):
@@ -106,11 +121,13 @@ class WalkEnv(VecEnv):
         motion: loaded motion models (:func:`egogen.motion.checkpoint.load_motion_models`).
         seed_pose: (67, 3) standing markers (:func:`standing_markers`).
         marker_names: SSM2 names in marker order.
+        scenes: already loaded PreparedScenes by spec (the others in ``cfg.scenes`` are loaded).
     Raises:
         ValueError: ``num_agents`` not a multiple of ``agents_per_scene``.
     """
 
-    def __init__(self, cfg: EnvConfig, motion, seed_pose: np.ndarray, marker_names: Sequence[str]):
+    def __init__(self, cfg: EnvConfig, motion, seed_pose: np.ndarray, marker_names: Sequence[str],
+                 scenes: Optional[dict] = None):
         if cfg.num_agents % cfg.agents_per_scene:
             raise ValueError("num_agents must be a multiple of agents_per_scene")
         self.cfg = cfg
@@ -118,7 +135,7 @@ class WalkEnv(VecEnv):
         self.cvae, self.mj = motion.cvae, motion.marker_joints
         self.g = MarkerGroups.from_names(marker_names)
         self.seed_pose = np.asarray(seed_pose, np.float64)
-        self.scenes = {s: load_scene(s) for s in dict.fromkeys(cfg.scenes)}
+        self.scenes = {s: (scenes or {}).get(s) or load_scene(s) for s in dict.fromkeys(cfg.scenes)}
         N, K = cfg.num_agents, cfg.agents_per_scene
         self.group = np.arange(N) // K
         self.scene_of = [cfg.scenes[g % len(cfg.scenes)] for g in range(N // K)]
@@ -151,10 +168,7 @@ class WalkEnv(VecEnv):
         path = ps.plan_path(start, goal)
         way = path.waypoints[1:] if path.reachable else goal[None]
         bearing = np.arctan2(*(way[0] - start)[::-1])
-        yaw = bearing + np.radians(rng.uniform(-1, 1) * self.cfg.heading_jitter_deg) + np.pi / 2  # pose faces -y
-        c, s = np.cos(yaw), np.sin(yaw)
-        R = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
-        m = self.seed_pose @ R.T + np.array([start[0], start[1], 0.0])
+        m = place_markers(self.seed_pose, start, bearing + np.radians(rng.uniform(-1, 1) * self.cfg.heading_jitter_deg))
         self.assign(i, np.repeat(m[None], 2, 0), way)
 
     def assign(self, i: int, seed_markers: np.ndarray, waypoints: np.ndarray) -> None:
@@ -182,6 +196,11 @@ class WalkEnv(VecEnv):
         return self._observe()
 
     # ------------------------------------------------------------------ observation
+    def observe(self) -> np.ndarray:
+        """(N, obs_dim) float32 observations of the current state (after :meth:`assign` or
+        after changing ``seed_m`` by hand)."""
+        return self._observe()
+
     def _observe(self) -> np.ndarray:
         N = self.num_envs
         seed = torch.as_tensor(self.seed_m, dtype=torch.float32)
