@@ -33,3 +33,8 @@ def resource_dir(name: str) -> Path:
         f"egogen's shipped data folder '{name}/' is missing; reinstall egogen "
         "(pip install -e . from a checkout, or pip install egogen)."
     )
+
+
+def default_policy_path() -> Path:
+    """The shipped walking policy: ``policies/policy/policy.zip`` (it may not exist yet)."""
+    return resource_dir("policies") / "policy" / "policy.zip"

@@ -7,13 +7,15 @@ import torch
 from egogen.body import Y_UP_TO_Z_UP
 from egogen.motion.checkpoint import MotionModels
 from egogen.motion.cvae import MotionCVAE
+from egogen.motion.regressor import MarkerRegressor, RegressorConfig
 from egogen.motion.rollout import MarkerJoints
 
 
 def untrained_motion(body, seed: int = 0, still: bool = False) -> MotionModels:
     """A small untrained C-VAE whose decoder moves (random output layer; with ``still`` the
-    zero output layer decodes standing still) plus a marker->joint map fitted on the default
-    body: enough to test mechanics, not motion quality."""
+    zero output layer decodes standing still), a marker->joint map fitted on the default body
+    and a tiny untrained marker regressor (it returns its neutral pose, standing on the
+    floor) for the body's betas: enough to test mechanics, not motion quality."""
     g = torch.Generator().manual_seed(seed)
     out = body(global_orient=torch.tensor([Y_UP_TO_Z_UP], dtype=torch.float32).expand(16, 3),
                body_pose=torch.randn(16, 63, generator=g) * 0.2)
@@ -23,4 +25,7 @@ def untrained_motion(body, seed: int = 0, still: bool = False) -> MotionModels:
     if not still:
         with torch.no_grad():
             cvae.out[-1].weight.normal_(0, 1e-3, generator=g)
-    return MotionModels(cvae, mj, None, {})
+    reg = MarkerRegressor(RegressorConfig(num_betas=body.num_betas, hidden=32, blocks=1, iterations=1)).eval()
+    with torch.no_grad():  # its neutral pose stands on the floor (pelvis at rest height, canonical z up)
+        reg.x0[-1] = -body(global_orient=torch.tensor([Y_UP_TO_Z_UP], dtype=torch.float32)).vertices[0, :, 2].min()
+    return MotionModels(cvae, mj, reg, {})

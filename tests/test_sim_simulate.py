@@ -9,7 +9,7 @@ from egogen.sim.simulate import SimulateConfig, episode_seed, simulate
 
 # One person per episode, a lenient penetration gate: the scripted baseline walkers brush
 # furniture with their hands; these tests check the pipeline, not the baseline's motion.
-CFG = dict(scene="apartment:2", n=3, agents=1, goals=(1, 1), max_duration_s=6.0, samples_per_shard=2,
+CFG = dict(scene="apartment:2", source="scripted", n=3, agents=1, goals=(1, 1), max_duration_s=6.0, samples_per_shard=2,
            max_penetration_frames=1.0)
 
 

@@ -16,13 +16,14 @@ from egogen.cli.scene import app as scene_app
 from egogen.cli.motion import register as register_motion
 from egogen.cli.data import register as register_data
 from egogen.cli.policy import register as register_policy
+from egogen.cli.simulate import register as register_simulate
 
 app = typer.Typer(
     name="egogen",
     help=(
         "Synthetic egocentric data from RL-driven SMPL-X humans.\n\n"
-        "Start with `egogen body info` to see the body model, then the scene and "
-        "simulation commands as they become available (`egogen --help` lists them)."
+        "Start with `egogen body info` and `egogen scene show apartment`, then make data with "
+        "`egogen simulate --scene apartment --n 100` and check it with `egogen validate DIR`."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -33,6 +34,7 @@ app.add_typer(scene_app, name="scene")
 register_motion(app)
 register_data(app)
 register_policy(app)
+register_simulate(app)
 
 
 def _version_callback(value: bool) -> None:

@@ -10,14 +10,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from egogen.resources import default_policy_path
+
 console = Console(stderr=True)
-
-
-def default_policy_path() -> Path:
-    """The shipped policy: ``policies/policy/policy.zip``."""
-    from egogen.resources import resource_dir
-
-    return resource_dir("policies") / "policy" / "policy.zip"
 
 
 def _models(motion_dir: Optional[Path]):

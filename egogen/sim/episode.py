@@ -26,11 +26,16 @@ def timestamps_ns(num_frames: int, fps: float = FPS) -> np.ndarray:
     return np.round(np.arange(num_frames, dtype=np.float64) * (1e9 / fps)).astype(np.int64)
 
 
+def safe_name(text: str) -> str:
+    """``text`` with every character other than letters, digits, '_' and '-' (dots, colons,
+    slashes) replaced by '_': a file name or shard key part (``apartment:3`` -> ``apartment_3``)."""
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in text)
+
+
 def sample_key(scene: str, index: int, wearer: int) -> str:
-    """Shard sample key of a wearer of an episode: ``<scene>-<episode>-<wearer>``, with every
-    character other than letters, digits, '_' and '-' (dots and colons) replaced by '_'."""
-    scene = "".join(c if c.isalnum() or c in "_-" else "_" for c in scene)
-    return f"{scene}-{index:06d}-{wearer}"
+    """Shard sample key of a wearer of an episode: ``<scene>-<episode>-<wearer>``, the scene
+    spec made safe by :func:`safe_name`."""
+    return f"{safe_name(scene)}-{index:06d}-{wearer}"
 
 
 @dataclass

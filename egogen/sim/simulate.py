@@ -7,12 +7,17 @@ that fails the quality gate (NaN, a goal not reached, penetration or agent colli
 threshold) is re-drawn with the next attempt seed and the rejection is counted. ``resume``
 continues a killed run from the shard index without duplicating or losing samples.
 
-Motion sources: ``scripted`` (people follow planned paths with a procedural gait; fast, no
-learned model) today; the PPO policy source plugs in here once the shipped policy exists.
+Motion sources: ``policy`` (the default: the PPO walking policy steering the motion-primitive
+C-VAE, :mod:`egogen.sim.policy_episode`; the sha256 of the policy and motion checkpoints is
+stored in the index and in every sample's ``meta.json``) and ``scripted`` (people follow
+planned paths with a procedural gait; fast, no learned model; a baseline and test fixture).
+Models are loaded once per process; worker processes are forked after the main process has
+loaded them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections import Counter
@@ -26,7 +31,7 @@ import numpy as np
 from egogen.sim.episode import sample_key
 from egogen.sim.rewards import FOOT_MARKERS
 
-SOURCES = ("scripted",)
+SOURCES = ("policy", "scripted")
 
 
 @dataclass
@@ -39,13 +44,20 @@ class SimulateConfig:
         agents: people per episode; each is recorded as a wearer.
         seed: run seed.
         rig: head-camera rig preset.
-        source: motion source (``scripted``).
+        source: motion source: ``policy`` (PPO policy + motion-primitive C-VAE) or
+            ``scripted`` (procedural gait on planned paths).
+        policy: ``policy.zip`` of the walking policy; None = the shipped one
+            (:func:`egogen.resources.default_policy_path`).
+        motion: folder of the motion models (``cvae.pt``, ``regressor.pt``); None = shipped.
+        refine_steps: Adam steps refining the regressed SMPL-X bodies (policy source; 0 = off).
         goals: (min, max) goals per person.
         max_duration_s: episode length cap, seconds.
         max_attempts: re-draws per episode before the run stops with an error.
         max_penetration_frames: reject if a person has a larger fraction of frames with a
             non-foot marker more than ``penetration_depth`` metres inside furniture.
         min_person_distance: reject if two people's pelvises come closer (metres).
+        require_goals: reject episodes in which a goal was not reached (turn off only to
+            test the pipeline with untrained policies).
         samples_per_shard: samples per tar shard.
     """
 
@@ -54,13 +66,17 @@ class SimulateConfig:
     agents: int = 3
     seed: int = 0
     rig: str = "aria"
-    source: str = "scripted"
+    source: str = "policy"
+    policy: Optional[str] = None
+    motion: Optional[str] = None
+    refine_steps: int = 0
     goals: tuple[int, int] = (1, 3)
     max_duration_s: float = 30.0
     max_attempts: int = 8
     max_penetration_frames: float = 0.05
     penetration_depth: float = 0.03
     min_person_distance: float = 0.3
+    require_goals: bool = True
     samples_per_shard: int = 64
     extra: dict = field(default_factory=dict)
 
@@ -73,7 +89,8 @@ def episode_seed(run_seed: int, index: int, attempt: int) -> int:
 def quality_problems(ep, ps, cfg: SimulateConfig) -> list[str]:
     """Reasons to reject an episode (empty if it passes).
 
-    Checks: finite, consistent arrays (``Episode.check``); every goal reached; the fraction
+    Checks: finite, consistent arrays (``Episode.check``); nobody fell (policy source); every
+    goal reached (unless ``require_goals`` is off); the fraction
     of frames with a non-foot SSM2 marker inside furniture (precomputed SDF) per person at
     most ``max_penetration_frames``; people never closer than ``min_person_distance``.
     """
@@ -82,7 +99,9 @@ def quality_problems(ep, ps, cfg: SimulateConfig) -> list[str]:
     except ValueError as e:
         return [f"invalid: {e}"]
     problems = []
-    if any(g.reached_frame < 0 for p in ep.people for g in p.goals):
+    if ep.meta.get("fallen"):
+        problems.append("person fell")
+    if cfg.require_goals and any(g.reached_frame < 0 for p in ep.people for g in p.goals):
         problems.append("goal not reached")
     keep = [i for i, n in enumerate(_marker_names()) if n not in FOOT_MARKERS]
     for p in ep.people:
@@ -122,6 +141,56 @@ def _resources(scene: Optional[str] = None):
     return _CACHE
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _policy_resources(cfg: SimulateConfig) -> dict:
+    """The policy, motion models, a body with the regressor's betas and the checkpoints'
+    sha256, loaded once per process (per policy / motion folder).
+
+    Raises:
+        FileNotFoundError: no policy file or no ``cvae.pt`` (the messages say how to train them).
+        ValueError: the motion folder has no marker regressor.
+    """
+    key = (cfg.policy, cfg.motion)
+    if _CACHE.get("policy_key") != key:
+        from egogen.body import load_body_model
+        from egogen.motion.checkpoint import default_checkpoint_dir, load_motion_models
+        from egogen.resources import default_policy_path
+        from egogen.sim.policy_episode import load_policy
+
+        _resources()  # one torch thread, the default body
+        path = Path(cfg.policy) if cfg.policy else default_policy_path()
+        folder = Path(cfg.motion) if cfg.motion else default_checkpoint_dir()
+        policy = load_policy(path)
+        motion = load_motion_models(folder)
+        if motion.regressor is None:
+            raise ValueError(f"no marker regressor (regressor.pt) in {folder}; train the motion models with "
+                             "`egogen train-motion`")
+        sums = {"policy.zip": _sha256(path)} | {f"motion/{n}": _sha256(folder / n) for n in ("cvae.pt", "regressor.pt")}
+        _CACHE.update(policy_key=key, policy=policy, motion=motion, checkpoints=sums,
+                      policy_body=load_body_model(num_betas=motion.regressor.cfg.num_betas))
+    return _CACHE
+
+
+def _episode(cfg: SimulateConfig, index: int, attempt: int):
+    """Attempt ``attempt`` of episode ``index`` from the configured motion source."""
+    res = _resources(cfg.scene)
+    common = dict(num_people=cfg.agents, index=index, num_goals=cfg.goals, max_duration_s=cfg.max_duration_s,
+                  rig=cfg.rig, scene_spec=cfg.scene)
+    seed = episode_seed(cfg.seed, index, attempt)
+    if cfg.source == "scripted":
+        from egogen.sim.scripted import scripted_episode
+
+        return scripted_episode(res["scene"], seed, body=res["body"], **common)
+    from egogen.sim.policy_episode import policy_episode
+
+    pol = _policy_resources(cfg)
+    return policy_episode(res["scene"], seed, body=pol["policy_body"], policy=pol["policy"], motion=pol["motion"],
+                          refine_steps=cfg.refine_steps, **common)
+
+
 def make_samples(cfg: SimulateConfig, index: int) -> tuple[list[tuple[str, dict]], Counter]:
     """Generate episode ``index`` (re-drawing rejected attempts) and serialise its wearers.
 
@@ -131,23 +200,23 @@ def make_samples(cfg: SimulateConfig, index: int) -> tuple[list[tuple[str, dict]
         RuntimeError: ``max_attempts`` attempts all failed the quality gate.
     """
     from egogen.data.samples import episode_samples
-    from egogen.sim.scripted import scripted_episode
 
-    res = _resources(cfg.scene)
-    ps, body = res["scene"], res["body"]
+    ps = _resources(cfg.scene)["scene"]
+    versions = {"checkpoints": _policy_resources(cfg)["checkpoints"]} if cfg.source == "policy" else None
     rejected: Counter = Counter()
     for attempt in range(cfg.max_attempts):
-        ep = scripted_episode(ps, episode_seed(cfg.seed, index, attempt), num_people=cfg.agents, index=index,
-                              num_goals=cfg.goals, max_duration_s=cfg.max_duration_s, rig=cfg.rig, body=body,
-                              scene_spec=cfg.scene)
+        ep = _episode(cfg, index, attempt)
         problems = quality_problems(ep, ps, cfg)
         if not problems:
             ep.meta.update({"attempt": attempt, "run_seed": cfg.seed})
             wearers = min(cfg.agents, cfg.n - index * cfg.agents)
-            return episode_samples(ep, ps)[:wearers], rejected
+            return episode_samples(ep, ps, versions=versions)[:wearers], rejected
         rejected.update(problems)
+    hint = (f"the walking policy fails in this scene (measure it with `egogen eval --scene {cfg.scene}`)"
+            if rejected.keys() & {"goal not reached", "person fell"}
+            else "the scene may be too cluttered for the number of people (try fewer --agents)")
     raise RuntimeError(f"episode {index}: {cfg.max_attempts} attempts failed the quality gate ({dict(rejected)}); "
-                       "the scene may be too cluttered for the number of people (try fewer --agents)")
+                       f"{hint}")
 
 
 def _job(args):
@@ -170,18 +239,27 @@ def simulate(cfg: SimulateConfig, out: str | Path, workers: int = 1, resume: boo
     Raises:
         egogen.data.ShardError: ``out`` holds another run, or cannot be written (full disk:
             completed shards stay intact; rerun with ``resume``).
-        ValueError: unknown motion source or n < 1.
+        FileNotFoundError: no policy or motion checkpoint (policy source).
+        ValueError: unknown motion source, scene or rig, n < 1, bad goal range.
     """
     from egogen import __version__
     from egogen.data.shards import ShardWriter
+    from egogen.render.camera import load_rig
 
     if cfg.source not in SOURCES:
         raise ValueError(f"unknown motion source {cfg.source!r}; available: {', '.join(SOURCES)}")
     if cfg.n < 1 or cfg.agents < 1:
         raise ValueError("--n and --agents must be at least 1")
+    if not 0 <= cfg.goals[0] <= cfg.goals[1]:
+        raise ValueError(f"goals per person: need 0 <= MIN <= MAX, got {tuple(cfg.goals)}")
     t0 = time.time()
+    load_rig(cfg.rig)
+    _resources(cfg.scene)  # the main process loads the scene (and models) once; workers fork from it
     config = asdict(cfg) | {"egogen_version": __version__}
     config["goals"] = list(cfg.goals)
+    config["policy"], config["motion"] = (str(p) if p is not None else None for p in (cfg.policy, cfg.motion))
+    if cfg.source == "policy":
+        config["checkpoints"] = _policy_resources(cfg)["checkpoints"]
     writer = ShardWriter(out, cfg.samples_per_shard, config, resume=resume)
     done = writer.completed_keys()
     episodes = math.ceil(cfg.n / cfg.agents)
@@ -193,6 +271,7 @@ def simulate(cfg: SimulateConfig, out: str | Path, workers: int = 1, resume: boo
         progress(written, cfg.n)
     rejected: Counter = Counter()
     jobs = [(cfg, i) for i in todo]
+    workers = min(workers, len(jobs))
     if workers > 1:
         import multiprocessing as mp
 

@@ -1,0 +1,290 @@
+"""Policy episodes: people driven by the PPO walking policy (the product's motion source).
+
+Each person gets a body shape, a chain of goals with planned paths and a start pose (the
+standing markers of that body, facing the first waypoint). All people of an episode walk in
+one :class:`~egogen.sim.env.WalkEnv` (they sense and avoid each other): every step the policy
+picks a latent code per person, the motion-primitive C-VAE decodes 13 frames of SSM2 markers
+(0.43 s at 30 Hz), and the env follows the planned waypoints of the current leg. When a
+person reaches a goal the next leg is planned from where it stands; after its last goal it
+stands still, holding its last frame (the env keeps it in place so others still see it there),
+while the others finish. The episode ends when everyone is done, someone falls (head below
+1 m: the attempt is marked and the quality gate rejects it) or at ``max_duration_s``.
+
+Markers become SMPL-X with the motion models' marker regressor, primitive by primitive in the
+primitive's canonical frame (as the C-VAE saw it), then back to the world frame. At the seams
+between primitives the two regressions of the shared seed frames are cross-faded and all
+parameters are low-pass filtered (Gaussian, sigma 1 frame): on C-VAE roll-outs this halves the
+seam acceleration of the body's markers (5.6 -> 2.9 mm/frame^2, within-primitive 1.5) without
+moving the body (mean marker error unchanged). Refining the parameters with Adam through
+:class:`~egogen.motion.markers.MarkerBody` (``refine_steps``) lowered the marker error of the
+shipped models' roll-outs by 6 mm (42 -> 36 mm, 25 steps) at ~50x the cost of the regression, with
+no gain in foot skating; it is off by default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from egogen.resources import default_policy_path
+from egogen.sim.episode import FPS, Episode
+from egogen.sim.people import person_track, plan_chain, resolve_scene, sample_betas, smooth
+
+__all__ = ["load_policy", "markers_to_smplx", "policy_episode"]
+
+PRIMITIVE_FRAMES = 13
+SEED_FRAMES = 2
+
+
+def load_policy(path: str | Path | None = None):
+    """Load a walking policy (stable-baselines3 PPO zip) on the CPU.
+
+    Args:
+        path: ``policy.zip``; default :func:`default_policy_path`.
+    Raises:
+        FileNotFoundError: no file there; the message says how to train one.
+    """
+    from stable_baselines3 import PPO
+
+    path = Path(path) if path else default_policy_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"no walking policy at {path}; train one with `egogen train-policy --out DIR` and "
+                                "pass --policy DIR/policy.zip, or use the procedural walkers (--source scripted)")
+    return PPO.load(path, device="cpu")
+
+
+def _regressor(motion):
+    if motion.regressor is None:
+        raise ValueError("the motion models have no marker regressor (regressor.pt); train one with "
+                         "`egogen train-motion`")
+    return motion.regressor
+
+
+def _rest_pelvis(body, betas: torch.Tensor) -> torch.Tensor:
+    """(3,) rest pelvis joint of the body with ``betas`` (SMPL-X canonical frame, metres): a
+    posed body's pelvis is this plus ``transl``, whatever ``global_orient`` is."""
+    from smplx.lbs import blend_shapes
+
+    m = body.smplx
+    v = m.v_template[None] + blend_shapes(betas[None], m.shapedirs)
+    return (m.J_regressor[:1] @ v[0])[0]
+
+
+def markers_to_smplx(markers: np.ndarray, betas: np.ndarray, motion, body, smooth_sigma: float = 1.0,
+                     refine_steps: int = 0, refine_lr: float = 0.003) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """World-frame SMPL-X parameters of a marker track made of chained primitives.
+
+    Frames ``[13 k, 13 k + 15)`` form primitive window k (2 seed frames + 13 new ones, as
+    :func:`~egogen.motion.rollout.rollout` chains them). Each window is regressed in its
+    canonical frame (built on its first frame with the motion models' marker->joint map) and
+    brought back to the world frame; the 2 frames shared by consecutive windows are
+    cross-faded (weights 1/3, 2/3) and all parameters are Gaussian-filtered along time.
+
+    Args:
+        markers: (T, M, 3) world markers, metres (any T >= 1).
+        betas: (NB,) body shape; NB must match the regressor.
+        motion: :class:`~egogen.motion.checkpoint.MotionModels` with a regressor.
+        body: the :class:`~egogen.body.BodyModel` the regressor was trained for.
+        smooth_sigma: Gaussian low-pass, frames (0 = only the seam cross-fade).
+        refine_steps: Adam steps fitting the parameters to the markers through
+            :class:`~egogen.motion.markers.MarkerBody` (0 = off), with a small acceleration
+            penalty that keeps them smooth.
+        refine_lr: Adam learning rate of the refinement.
+    Returns:
+        global_orient (T, 3), body_pose (T, 63), transl (T, 3), float32, world frame.
+    Raises:
+        ValueError: no regressor in ``motion`` or a betas size it was not trained for.
+    """
+    from egogen.motion.regressor import unpack
+    from egogen.motion.rollout import canonical_frame_t
+    from egogen.motion.rot6d import mat_to_rot6d, rot6d_to_mat
+    from egogen.rotations import mat_to_aa
+
+    reg = _regressor(motion)
+    b = torch.as_tensor(np.asarray(betas, np.float32))
+    if b.shape != (reg.cfg.num_betas,):
+        raise ValueError(f"betas of size {tuple(b.shape)}; the regressor takes {reg.cfg.num_betas} "
+                         f"(load the body with load_body_model(num_betas={reg.cfg.num_betas}))")
+    m = torch.as_tensor(np.asarray(markers), dtype=torch.float32)
+    T = len(m)
+    starts = list(range(0, max(T - SEED_FRAMES, 1), PRIMITIVE_FRAMES))
+    ends = [min(s + PRIMITIVE_FRAMES + SEED_FRAMES, T) for s in starts]
+    with torch.no_grad():
+        R, o = canonical_frame_t(motion.marker_joints(m[starts]))
+        win = torch.cat([torch.full((e - s,), k) for k, (s, e) in enumerate(zip(starts, ends))])
+        frame = torch.cat([torch.arange(s, e) for s, e in zip(starts, ends)])
+        Rw, ow = R[win], o[win]
+        local = torch.einsum("nji,nmj->nmi", Rw, m[frame] - ow[:, None])
+        rot, t = unpack(reg(local, b.expand(len(frame), -1))[-1])
+        rot[:, 0] = Rw @ rot[:, 0]  # global orient: canonical -> world
+        rp = _rest_pelvis(body, b)
+        t = torch.einsum("nij,nj->ni", Rw, t + rp) + ow - rp  # the pelvis moves rigidly with the frame
+        x = torch.cat([mat_to_rot6d(rot).reshape(len(frame), -1), t], 1).double().numpy()
+    # cross-fade the seed frames shared by window k-1 (its last two) and window k (its first two)
+    w = []
+    for k, (s, e) in enumerate(zip(starts, ends)):
+        wk = np.ones(e - s)
+        if k > 0:
+            wk[:SEED_FRAMES] = (1 / 3, 2 / 3)
+        if k < len(starts) - 1:
+            wk[-SEED_FRAMES:] = (2 / 3, 1 / 3)
+        w.append(wk)
+    w = np.concatenate(w)
+    acc = np.zeros((T, x.shape[1]))
+    np.add.at(acc, frame.numpy(), w[:, None] * x)
+    acc = smooth(acc, smooth_sigma)
+    if refine_steps > 0:
+        acc = _refine(acc, m, b, body, refine_steps, refine_lr)
+    Rm = rot6d_to_mat(torch.as_tensor(acc[:, :132]).reshape(T, 22, 6)).numpy()
+    aa = mat_to_aa(Rm)
+    return (aa[:, 0].astype(np.float32), aa[:, 1:].reshape(T, 63).astype(np.float32),
+            acc[:, 132:].astype(np.float32))
+
+
+def _refine(x: np.ndarray, markers: torch.Tensor, betas: torch.Tensor, body, steps: int, lr: float) -> np.ndarray:
+    """Adam on (T, 135) 6D rotations + transl: mean marker distance + L1 of their acceleration."""
+    from egogen.motion.markers import MarkerBody
+    from egogen.motion.regressor import unpack
+
+    mb = MarkerBody(body)
+    xt = torch.as_tensor(x, dtype=torch.float32).requires_grad_(True)
+    opt = torch.optim.Adam([xt], lr=lr)
+    bt = betas.expand(len(xt), -1)
+    for _ in range(steps):
+        mk, _ = mb(bt, *unpack(xt))
+        loss = (mk - markers).norm(dim=-1).mean()
+        if len(xt) > 2:
+            loss = loss + (xt[2:] - 2 * xt[1:-1] + xt[:-2]).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return xt.detach().double().numpy()
+
+
+def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_goals: Sequence[int] = (1, 3),
+                   max_duration_s: float = 30.0, rig: str = "aria", body=None, policy=None, motion=None,
+                   scene_spec: Optional[str] = None, object_goal_p: float = 0.7, smooth_sigma: float = 1.0,
+                   refine_steps: int = 0) -> Episode:
+    """An episode of ``num_people`` people walking chains of goals, driven by the policy.
+
+    Args:
+        scene: a :class:`~egogen.scene.PreparedScene`, or a SCENE spec (``"apartment:0"``).
+        seed: the episode's seed (same seed, same episode, bit for bit: run torch with one
+            thread, as ``egogen simulate`` does).
+        num_people: K people, all in one environment (they see and avoid each other).
+        index: episode index stored in the Episode (used in shard keys).
+        num_goals: (min, max) goals per person, inclusive.
+        max_duration_s: cap on the episode length, seconds.
+        rig: head-camera rig preset whose mount offset places the camera.
+        body: :class:`~egogen.body.BodyModel` with as many betas as the regressor takes
+            (default: the default body, loaded with that many).
+        policy: object with ``predict(obs, deterministic=True)`` (SB3 PPO); default
+            :func:`load_policy` of the shipped policy.
+        motion: :class:`~egogen.motion.checkpoint.MotionModels` with a regressor (default:
+            the shipped ones).
+        scene_spec: scene spec stored in the Episode when ``scene`` is a PreparedScene.
+        object_goal_p: probability that a goal is a named object rather than a floor point.
+        smooth_sigma, refine_steps: markers -> SMPL-X options (:func:`markers_to_smplx`).
+    Returns:
+        :class:`Episode` at 30 Hz, ``2 + 13 * steps`` frames (the 2 standing seed frames
+        first). A person who reached its last goal stands still, holding its last frame, until
+        the others are done. ``meta["generator"] == "policy"``, ``meta["fallen"]`` the ids of people who fell
+        (the attempt ended there), ``meta["steps"]`` the primitives stepped.
+    Raises:
+        ValueError: the policy's observation size differs from the environment's, or the
+            motion models have no regressor.
+        FileNotFoundError: no shipped policy (``policy=None``).
+    """
+    from egogen.body import load_body_model
+    from egogen.motion.checkpoint import load_motion_models
+    from egogen.render.camera import load_rig
+    from egogen.sim.env import EnvConfig, WalkEnv, place_markers, standing_markers
+    from egogen.sim.rewards import pelvis_xy
+
+    ps, scene_spec = resolve_scene(scene, scene_spec)
+    motion = motion or load_motion_models()
+    nb = _regressor(motion).cfg.num_betas
+    body = body or load_body_model(num_betas=nb)
+    if body.num_betas != nb:
+        raise ValueError(f"the body has {body.num_betas} betas, the marker regressor takes {nb}: "
+                         f"load it with load_body_model(num_betas={nb})")
+    policy = policy or load_policy()
+    mount = load_rig(rig).mount_offset_m
+    rng = np.random.default_rng(seed)
+    plans = []
+    for _ in range(num_people):
+        n_goals = int(rng.integers(num_goals[0], num_goals[1] + 1))
+        path, goals, _ = plan_chain(ps, rng, n_goals, object_goal_p, min_dist=2.0)
+        plans.append(dict(path=path, goals=goals, betas=sample_betas(rng, body.num_betas)))
+
+    K = num_people
+    max_steps = max(1, int((max_duration_s * FPS - SEED_FRAMES) // PRIMITIVE_FRAMES))
+    # one leg never times out: the remaining-time observation spans the whole episode
+    cfg = EnvConfig(scenes=(scene_spec,), num_agents=K, agents_per_scene=K, auto_reset=False,
+                    max_steps=max_steps + 1, seed=int(seed))
+    env = WalkEnv(cfg, motion, standing_markers(body), body.markers.names, scenes={scene_spec: ps})
+    if tuple(policy.observation_space.shape) != tuple(env.observation_space.shape):
+        raise ValueError(f"the policy takes observations of size {policy.observation_space.shape[0]}, the "
+                         f"environment gives {env.observation_space.shape[0]}: it was trained with another "
+                         "sensing grid or egogen version; retrain it with `egogen train-policy`")
+
+    def leg(i: int, from_xy: np.ndarray) -> np.ndarray:
+        goal = plans[i]["goals"][current[i]].xy
+        res = ps.plan_path(from_xy, goal)
+        return res.waypoints[1:] if res.reachable and len(res.waypoints) > 1 else goal[None]
+
+    tracks: list[list[np.ndarray]] = []
+    current = [0] * K  # index of the goal each person walks to
+    held: list[Optional[np.ndarray]] = [None] * K  # seed frames of people who are done
+    for i, p in enumerate(plans):
+        start = p["path"][0]
+        ahead = p["path"][1] - start if len(p["path"]) > 1 else np.array([1.0, 0.0])
+        m = place_markers(standing_markers(body, p["betas"]), start, float(np.arctan2(ahead[1], ahead[0])))
+        seed_m = np.repeat(m[None], SEED_FRAMES, 0)
+        tracks.append([seed_m])
+        if p["goals"]:
+            env.assign(i, seed_m, leg(i, start))
+        else:  # no reachable goal: stands where it is
+            env.assign(i, seed_m, start[None])
+            held[i] = seed_m
+    obs = env.observe()
+    frames, steps, fallen = SEED_FRAMES, 0, []
+    while steps < max_steps and any(h is None for h in held) and not fallen:
+        actions, _ = policy.predict(obs, deterministic=True)
+        obs, _, _, infos = env.step(actions)
+        steps += 1
+        frames += PRIMITIVE_FRAMES
+        changed = False
+        for i in range(K):
+            if held[i] is not None:  # done: keep it where it stands (others still sense it there)
+                env.seed_m[i] = held[i]
+                changed = True
+                continue
+            tracks[i].append(env.last_markers[i])
+            if infos[i].get("fallen", False):
+                fallen.append(i)
+            elif infos[i]["is_success"]:
+                plans[i]["goals"][current[i]].reached_frame = frames - 1
+                current[i] += 1
+                if current[i] == len(plans[i]["goals"]):
+                    held[i] = env.seed_m[i].copy()
+                else:
+                    env.assign(i, env.seed_m[i].copy(), leg(i, pelvis_xy(env.seed_m[i, -1], env.g)))
+                changed = True
+        if changed:
+            obs = env.observe()
+
+    people = []
+    for i, p in enumerate(plans):
+        mk = np.concatenate(tracks[i])
+        go, bp, tr = markers_to_smplx(mk, p["betas"], motion, body, smooth_sigma, refine_steps)
+        hold = frames - len(mk)  # stands still on its last frame while the others finish
+        go, bp, tr = (np.concatenate([a, np.repeat(a[-1:], hold, 0)]) for a in (go, bp, tr))
+        people.append(person_track(body, i, p["betas"], go, bp, tr, p["goals"], p["path"], mount))
+    ep = Episode(scene=scene_spec, index=int(index), seed=int(seed), people=people, rig=rig, fps=FPS,
+                 meta={"generator": "policy", "body_model": str(body.source), "steps": steps, "fallen": fallen})
+    ep.check()
+    return ep
