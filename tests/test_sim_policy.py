@@ -124,7 +124,7 @@ def test_refinement_brings_the_body_closer_to_the_markers(models):
 
 
 def test_simulate_with_the_policy_source_writes_valid_shards_with_checkpoint_hashes(models, tmp_path):
-    from egogen.data import read_index
+    from egogen.data import iter_samples, read_index
     from egogen.sim.simulate import SimulateConfig, simulate
 
     # an untrained policy reaches no goal: relax that gate (never the default) to test the pipeline
@@ -139,11 +139,8 @@ def test_simulate_with_the_policy_source_writes_valid_shards_with_checkpoint_has
     sums = read_index(tmp_path / "ds")["config"]["checkpoints"]
     assert sums["policy.zip"] == hashlib.sha256((models.folder / "policy.zip").read_bytes()).hexdigest()
     assert set(sums) == {"policy.zip", "motion/cvae.pt", "motion/regressor.pt"}
-    from egogen.data.samples import decode_sample
-    import tarfile
-
-    with tarfile.open(tmp_path / "ds" / "shard-000000.tar") as tar:
-        meta = json.loads(tar.extractfile(tar.getmembers()[0].name.rsplit(".", 2)[0] + ".meta.json").read())
+    _, members = next(iter_samples(tmp_path / "ds"))
+    meta = json.loads(members["meta.json"])
     assert meta["generator"] == "policy" and meta["versions"]["checkpoints"] == sums
 
 
