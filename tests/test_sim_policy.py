@@ -64,6 +64,66 @@ def test_policy_episode_is_consistent_starts_on_the_paths_and_repeats_bit_for_bi
     assert not np.array_equal(other.people[0].transl, ep.people[0].transl)
 
 
+class _Walker(torch.nn.Module):
+    """Stands in for the C-VAE: moves the body rigidly (no turning) by z[:2] metres in the
+    primitive's canonical frame over its 13 frames."""
+
+    cfg = SimpleNamespace(latent=32, future=13)
+
+    def decode(self, hist, z):
+        last = hist.reshape(len(hist), 2, -1, 3)[:, 1]
+        step = torch.zeros(len(hist), 1, 1, 3)
+        step[..., :2] = z[:, None, None, :2]
+        return (last[:, None] + torch.arange(1, 14).view(1, 13, 1, 1) / 13 * step).reshape(len(hist), -1)
+
+
+class _Steer:
+    """Stands in for the policy: steps towards the target waypoint in the observation, at most
+    0.45 m per primitive (~1 m/s)."""
+
+    def __init__(self, space):
+        self.observation_space = space
+
+    def predict(self, obs, deterministic=True):
+        target = obs[:, 2 * 67 * 3:2 * 67 * 3 + 2]  # target waypoint (x, y) in the canonical frame
+        d = np.linalg.norm(target, axis=1, keepdims=True)
+        actions = np.zeros((len(obs), 32), np.float32)
+        actions[:, :2] = target * np.minimum(1.0, 0.45 / np.maximum(d, 1e-9))
+        return actions, None
+
+
+class _Follower(torch.nn.Module):
+    """Stands in for the regressor: the untrained one's neutral pose, moved to the markers' pelvis."""
+
+    def __init__(self, motion):
+        super().__init__()
+        self.reg, self.mj, self.cfg = motion.regressor, motion.marker_joints, motion.regressor.cfg
+
+    def forward(self, markers, betas):
+        x = self.reg(markers, betas)[-1].clone()
+        x[:, 132:134] = self.mj(markers)[:, 0, :2]
+        return [x]
+
+
+def test_people_walk_their_goal_chains_then_stand_still_until_everyone_is_done(models):
+    motion = MotionModels(_Walker(), models.motion.marker_joints, _Follower(models.motion), {})
+    space = WalkEnv(EnvConfig(scenes=("floor",), num_agents=1), models.motion, standing_markers(models.body),
+                    models.body.markers.names).observation_space
+    ep = policy_episode("apartment:2", 11, num_people=2, num_goals=(2, 2), max_duration_s=60.0, body=models.body,
+                        policy=_Steer(space), motion=motion)
+    T = ep.num_frames
+    last = []
+    for p in ep.people:
+        frames = [g.reached_frame for g in p.goals]
+        assert len(frames) == 2 and 0 < frames[0] < frames[1] < T, frames
+        for g in p.goals:  # the pelvis is at each goal when it is reached
+            assert np.linalg.norm(p.joints[g.reached_frame, 0, :2] - g.xy) < 0.25
+        assert (p.transl[frames[1]:] == p.transl[frames[1]]).all()  # done: stands still
+        last.append(frames[1])
+    assert max(last) == T - 1  # the episode ends when the last person is done
+    assert min(last) < T - 1  # ... and the other one waited
+
+
 class _Oracle(torch.nn.Module):
     """A 'regressor' that knows the posed body: it finds the frame whose markers match the
     canonical markers up to a rigid motion (Kabsch) and returns that frame's parameters
