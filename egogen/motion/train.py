@@ -49,12 +49,12 @@ class TrainConfig:
     cvae_batch: int = 128
     window_stride: int = 2
     w_diff: float = 3.0
-    w_kl: float = 1.0
+    w_kl: float = 0.01  # EgoGen 1.0 collapses the latent on metre-scale markers (MODEL_CARD.md)
     rollout_epochs: int = 10
     rollout_primitives: int = 4
     rollout_lr: float = 1e-4
     rollout_batch: int = 64
-    regressor_epochs: int = 20
+    regressor_epochs: int = 40
     regressor_lr: float = 1e-3
     regressor_batch: int = 512
     regressor_param_weight: float = 0.1
