@@ -109,3 +109,17 @@ def test_corrupt_shard_is_detected(tmp_path):
     with pytest.raises(ShardError, match="corrupt"):
         list(iter_samples(tmp_path))
     assert tarfile.is_tarfile(tmp_path / "shard-000001.tar")
+
+
+def test_extend_last_reopens_a_short_last_shard_so_a_stopped_run_ends_as_one_run(tmp_path):
+    one = _write(tmp_path / "one", 5, per_shard=3)
+    _write(tmp_path / "two", 4, per_shard=3)  # stopped early: shards [3, 1]
+    with pytest.raises(ShardError):  # another configuration is still refused
+        ShardWriter(tmp_path / "two", 3, config={"seed": 8}, resume=True, extend_last=True)
+    w = ShardWriter(tmp_path / "two", 3, config={"seed": 7}, resume=True, extend_last=True)
+    assert w.completed_keys() == {f"apartment-{i:06d}" for i in range(4)}
+    w.close()  # nothing added: the reopened shard is written back unchanged
+    assert read_index(tmp_path / "two")["shards"][-1]["count"] == 1
+    two = _write(tmp_path / "two", 5, per_shard=3, resume=True, extend_last=True)
+    assert two["shards"] == one["shards"]
+    assert (tmp_path / "one" / "shard-000001.tar").read_bytes() == (tmp_path / "two" / "shard-000001.tar").read_bytes()

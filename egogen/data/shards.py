@@ -67,6 +67,20 @@ def _tar_bytes(samples: list[tuple[str, Mapping[str, bytes]]]) -> bytes:
     return buf.getvalue()
 
 
+def untar_samples(data: bytes) -> dict[str, dict[str, bytes]]:
+    """The samples of a shard's bytes: ``{key: {member name: bytes}}`` in tar order.
+
+    Raises:
+        tarfile.TarError, EOFError: not a readable tar.
+    """
+    samples: dict[str, dict[str, bytes]] = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for m in tar.getmembers():
+            key, member = m.name.split(".", 1)
+            samples.setdefault(key, {})[member] = tar.extractfile(m).read()
+    return samples
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     try:
         atomic_write(path, data)
@@ -106,6 +120,10 @@ class ShardWriter:
             resume it must equal the stored one.
         resume: continue the run recorded in ``folder/index.json``; without it a folder that
             already holds shards is refused.
+        extend_last: on resume, reopen a last shard that holds fewer than ``samples_per_shard``
+            samples (a run stopped early, e.g. by a sample limit): its samples are queued
+            again and the shard is rewritten once more samples arrive (or unchanged at
+            ``close``), so shard boundaries do not depend on where earlier runs stopped.
     Raises:
         ShardError: a non-empty folder without ``resume``, a resume with another
             configuration, or an unwritable folder.
@@ -116,7 +134,7 @@ class ShardWriter:
     """
 
     def __init__(self, folder: str | os.PathLike, samples_per_shard: int = 64,
-                 config: Optional[dict] = None, resume: bool = False):
+                 config: Optional[dict] = None, resume: bool = False, extend_last: bool = False):
         if samples_per_shard < 1:
             raise ValueError("samples_per_shard must be >= 1")
         self.folder = Path(folder)
@@ -144,12 +162,28 @@ class ShardWriter:
             for stray in existing:  # a shard renamed but not yet indexed when the run died
                 if stray.name not in known:
                     stray.unlink()
+            if extend_last and self.shards and self.shards[-1].count < samples_per_shard:
+                self._reopen_last()
         for tmp in self.folder.glob(".*.tmp*"):
             tmp.unlink()
 
+    def _reopen_last(self) -> None:
+        # The index keeps listing the short shard until its replacement is written, so a run
+        # killed before that leaves the dataset as it was. A missing or corrupt short shard
+        # is dropped: its samples are simply not done.
+        last = self.shards.pop()
+        try:
+            data = (self.folder / last.name).read_bytes()
+            if hashlib.sha256(data).hexdigest() == last.sha256:
+                samples = untar_samples(data)
+                if list(samples) == last.keys:
+                    self._pending = list(samples.items())
+        except (OSError, tarfile.TarError, EOFError, ValueError):
+            pass
+
     def completed_keys(self) -> set[str]:
-        """Keys already in complete, indexed shards."""
-        return {k for s in self.shards for k in s.keys}
+        """Keys already in complete, indexed shards (and those of a reopened short last shard)."""
+        return {k for s in self.shards for k in s.keys} | {k for k, _ in self._pending}
 
     def add(self, key: str, members: Mapping[str, bytes]) -> None:
         """Queue one sample; a shard is written when ``samples_per_shard`` are queued.
@@ -226,9 +260,4 @@ def iter_samples(folder: str | os.PathLike) -> Iterator[tuple[str, dict[str, byt
         if hashlib.sha256(data).hexdigest() != s["sha256"]:
             raise ShardError(f"{path} is corrupt (sha256 differs from index.json); regenerate it with --resume "
                              "after deleting it")
-        samples: dict[str, dict[str, bytes]] = {}
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            for m in tar.getmembers():
-                key, member = m.name.split(".", 1)
-                samples.setdefault(key, {})[member] = tar.extractfile(m).read()
-        yield from samples.items()
+        yield from untar_samples(data).items()
