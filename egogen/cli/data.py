@@ -12,18 +12,26 @@ console = Console()
 
 
 def validate(
-    folder: Path = typer.Argument(..., help="Dataset folder (index.json + shard-*.tar)."),
+    folder: Path = typer.Argument(..., help="Dataset folder (index.json + shard-*.tar), or a rendered one."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Check every shard against the index and the modality table; exit code 1 on errors."""
-    from egogen.data.validate import validate_dataset
+    """Check every shard against the index and the modality table; exit code 1 on errors.
+
+    Rendered folders beside the shards (FOLDER/render-*, from `egogen render`) are checked
+    too: frames, dtypes and shapes, depth, normals and segmentation ids. JSON: their
+    reports are listed under "renders".
+    """
+    from egogen.data.validate import render_folders, validate_dataset
 
     rep = validate_dataset(folder)
+    renders = [validate_dataset(r) for r in render_folders(folder)]
     if as_json:
-        typer.echo(json.dumps(rep.to_dict(), indent=1))
+        out = rep.to_dict() | ({"renders": [r.to_dict() for r in renders]} if renders else {})
+        typer.echo(json.dumps(out, indent=1))
     else:
-        console.print(rep.summary(), markup=False, highlight=False)
-    if not rep.ok:
+        for r in (rep, *renders):
+            console.print(r.summary(), markup=False, highlight=False)
+    if not rep.ok or not all(r.ok for r in renders):
         raise typer.Exit(1)
 
 

@@ -49,6 +49,7 @@ class Member:
         arrays: npz arrays (npz members).
         keys: required top-level keys (json members).
         doc: what it holds.
+        optional: the member may be absent (render streams an engine does not make).
     """
 
     name: str
@@ -57,6 +58,7 @@ class Member:
     doc: str
     arrays: tuple = ()
     keys: tuple = ()
+    optional: bool = False
 
     def array(self, name: str) -> Array:
         """The declared array ``name`` of this member (StopIteration if undeclared)."""
@@ -129,3 +131,38 @@ MEMBERS: dict[str, Member] = {m.name: m for m in (
 """Every member of a sample, by name."""
 
 REQUIRED_MEMBERS = tuple(MEMBERS)
+
+# ----------------------------------------------------------------------------- rendered frames
+# `egogen render DIR` writes sibling shards (DIR/render-<engine>/) with the same sample keys.
+# Symbols: F rendered frames (at the render fps, each one a frame of the 30 Hz streams),
+# H, W image height and width in pixels.
+
+_FTS = Array("timestamps_ns", "int64", ("F",), "ns from the episode start of each rendered frame "
+             "(= the 30 Hz streams' time stamp at frames.json frame_index)")
+
+RENDER_MEMBERS: dict[str, Member] = {m.name: m for m in (
+    Member("frames.json", "json", 0, "which 30 Hz frames were rendered, how, and the id tables",
+           keys=("engine", "fps", "source_fps", "source_num_frames", "frame_index", "timestamps_ns", "width",
+                 "height", "camera", "rig", "outputs", "samples", "scene", "episode", "wearer", "person_id",
+                 "person_instance_ids", "instances", "semantic_labels")),
+    Member("rgb.npz", "npz", 0, "colour images (shading engines: cycles, workbench, pyrender)", (
+        _FTS,
+        Array("rgb", "uint8", ("F", "H", "W", 3), "sRGB"),
+    ), optional=True),
+    Member("depth.npz", "npz", 0, "planar depth", (
+        _FTS,
+        Array("depth", "float16", ("F", "H", "W"), "z along the optical axis (OpenCV camera frame), m; 0 = no surface"),
+    )),
+    Member("normal.npz", "npz", 0, "surface normals (cycles, raycast)", (
+        _FTS,
+        Array("normal", "float16", ("F", "H", "W", 3), "unit normal, camera frame (OpenCV), facing the camera; "
+              "0 = no surface"),
+    ), optional=True),
+    Member("seg.npz", "npz", 0, "instance and semantic segmentation (egogen.render.labels)", (
+        _FTS,
+        Array("instance", "int32", ("F", "H", "W"), "scene instance id, person_id_base + person id for people, "
+              "-1 background"),
+        Array("semantic", "int16", ("F", "H", "W"), "class id = index into frames.json semantic_labels, -1 background"),
+    )),
+)}
+"""Every member of a rendered sample (``DIR/render-<engine>/``), by name."""

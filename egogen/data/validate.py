@@ -7,6 +7,15 @@ the sample, ``T`` = ``meta.json`` ``num_frames``); float values finite; time sta
 increasing from 0, identical across members and spaced 1/fps; rotations orthonormal; camera
 height 1.0-2.1 m above the floor (z = 0); gaze direction unit and, where its target is
 visible, inside the image and at the pixel the direction projects to.
+
+Rendered folders (``egogen render``, index config ``kind`` = ``render``) are checked against
+:data:`~egogen.data.schema.RENDER_MEMBERS` instead: members present (``rgb.npz`` /
+``normal.npz`` where ``frames.json`` lists them), dtypes and shapes (``F`` frames, ``H`` x
+``W`` as in ``frames.json``), frame indices inside the 30 Hz streams and increasing, time
+stamps those of the indexed frames and equal in every member, depth finite and >= 0, normals
+unit or zero, instance ids in the sample's id table, semantic ids those of the instances
+and background (-1) exactly where the depth is 0. :func:`render_folders` finds the
+``render-*`` folders beside a dataset's shards.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from egogen.data.schema import MEMBERS
+from egogen.data.schema import MEMBERS, RENDER_MEMBERS
 from egogen.data.shards import ShardError, read_index
 
 CAMERA_HEIGHT_M = (1.0, 2.1)
@@ -216,11 +225,112 @@ def _check_gaze(rep, shard, key, gz, cam) -> None:
         rep.error(shard, key, "gaze.npz", f"pixel differs from the projected direction by up to {off.max():.1f} px")
 
 
+def _load_npz(rep, shard, key, name, data) -> dict | None:
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as e:  # zip / npy errors of a corrupted member
+        rep.error(shard, key, name, f"unreadable npz ({type(e).__name__}: {e})")
+        return None
+
+
+def validate_render_sample(rep: ValidationReport, shard: str, key: str, members: dict[str, bytes]) -> None:
+    """Check one rendered sample (see the module docstring); problems go to ``rep``."""
+    from egogen.render.labels import BACKGROUND, semantic_id
+
+    try:
+        fr = json.loads(members["frames.json"])
+    except KeyError:
+        rep.error(shard, key, "frames.json", "member missing")
+        return
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        rep.error(shard, key, "frames.json", f"not valid JSON ({e})")
+        return
+    lost = [k for k in RENDER_MEMBERS["frames.json"].keys if k not in fr]
+    if lost:
+        rep.error(shard, key, "frames.json", f"missing keys {lost}")
+        return
+    idx = np.asarray(fr["frame_index"], dtype=np.int64)
+    ts = np.asarray(fr["timestamps_ns"], dtype=np.int64)
+    if not len(idx) or idx.shape != ts.shape:
+        rep.error(shard, key, "frames.json", f"{len(idx)} frame indices and {len(ts)} time stamps")
+        return
+    if idx[0] < 0 or idx[-1] >= fr["source_num_frames"] or np.any(np.diff(idx) <= 0):
+        rep.error(shard, key, "frames.json", f"frame_index not increasing inside 0..{fr['source_num_frames'] - 1}")
+    want = np.round(idx * (1e9 / float(fr["source_fps"]))).astype(np.int64)
+    if np.abs(ts - want).max() > 1:
+        rep.error(shard, key, "frames.json", "timestamps_ns are not those of the frames in frame_index")
+    sizes = {"F": len(idx), "H": int(fr["height"]), "W": int(fr["width"])}
+    arrays: dict[str, dict] = {}
+    for name, spec in RENDER_MEMBERS.items():
+        if spec.kind != "npz":
+            continue
+        if name not in members:
+            if not spec.optional or name.split(".")[0] in fr["outputs"]:
+                rep.error(shard, key, name, "member missing")
+            continue
+        arrs = _load_npz(rep, shard, key, name, members[name])
+        if arrs is None:
+            continue
+        arrays[name] = arrs
+        for a in spec.arrays:
+            if a.name not in arrs:
+                rep.error(shard, key, name, f"array {a.name} missing")
+                continue
+            n = rep.num_errors
+            _check_array(rep, shard, key, name, a, arrs[a.name], sizes)
+            if rep.num_errors > n:
+                arrs.pop(a.name)  # checked no further
+        t = arrs.get("timestamps_ns")
+        if t is not None and not np.array_equal(t, ts):
+            rep.error(shard, key, name, "timestamps_ns differ from frames.json")
+    depth = arrays.get("depth.npz", {}).get("depth")
+    if depth is not None and np.any(depth < 0):
+        rep.error(shard, key, "depth.npz", f"depth: {int((depth < 0).sum())} negative values")
+    normal = arrays.get("normal.npz", {}).get("normal")
+    if normal is not None:
+        n = np.linalg.norm(normal.astype(np.float32), axis=-1)
+        if np.any((n > 0.02) & (np.abs(n - 1) > 0.02)):
+            rep.error(shard, key, "normal.npz", "normal: vectors neither unit length nor zero")
+    seg = arrays.get("seg.npz", {})
+    inst, sem = seg.get("instance"), seg.get("semantic")
+    if inst is not None:
+        table = {int(k): v for k, v in fr["instances"].items()}
+        ids = np.unique(inst)
+        unknown = [int(i) for i in ids if i != BACKGROUND and int(i) not in table]
+        if unknown:
+            rep.error(shard, key, "seg.npz", f"instance ids {unknown[:5]} are not in frames.json instances")
+        elif sem is not None:
+            labels = list(fr["semantic_labels"])
+            want_sem = np.full(len(ids), BACKGROUND, np.int64)
+            for j, i in enumerate(ids):
+                if i != BACKGROUND:
+                    want_sem[j] = semantic_id(table[int(i)])
+            expected = want_sem[np.searchsorted(ids, inst)]
+            if sem.min(initial=0) < BACKGROUND or sem.max(initial=0) >= len(labels):
+                rep.error(shard, key, "seg.npz", f"semantic ids outside -1..{len(labels) - 1}")
+            elif np.any(sem != expected):
+                rep.error(shard, key, "seg.npz", f"semantic ids differ from their instances' labels at "
+                          f"{int((sem != expected).sum())} pixels")
+        if depth is not None and depth.shape == inst.shape and np.any((depth == 0) != (inst == BACKGROUND)):
+            rep.error(shard, key, "seg.npz", f"background (-1) and zero depth disagree at "
+                      f"{int(((depth == 0) != (inst == BACKGROUND)).sum())} pixels")
+    rep.wearers += 1
+    rep.frames += len(idx)
+    rep.hours += len(idx) / float(fr["fps"]) / 3600.0
+
+
+def render_folders(folder) -> list[Path]:
+    """The rendered folders beside a dataset's shards: ``folder/render-*`` with an index."""
+    return sorted(p for p in Path(folder).glob("render-*") if (p / "index.json").is_file())
+
+
 def validate_dataset(folder) -> ValidationReport:
     """Validate every shard and sample of a dataset folder (see the module docstring).
 
     Args:
-        folder: folder with ``index.json`` and ``shard-*.tar``.
+        folder: folder with ``index.json`` and ``shard-*.tar`` (simulated samples, or
+            rendered ones: the index config's ``kind`` is ``render``).
     Returns:
         :class:`ValidationReport` (``ok`` is False when any error was found). A missing or
         corrupt index is reported as an error, not raised.
@@ -232,6 +342,8 @@ def validate_dataset(folder) -> ValidationReport:
     except ShardError as e:
         rep.error("index.json", None, None, str(e))
         return rep
+    rendered = index.get("config", {}).get("kind") == "render"
+    check, meta_member = (validate_render_sample, "frames.json") if rendered else (validate_sample, "meta.json")
     episodes = set()
     for s in index["shards"]:
         name = s["name"]
@@ -256,9 +368,9 @@ def validate_dataset(folder) -> ValidationReport:
             rep.error(name, None, None, f"holds {len(samples)} samples {list(samples)[:3]}..., index says "
                       f"{s['count']} {s.get('keys', [])[:3]}...")
         for key, members in samples.items():
-            validate_sample(rep, name, key, members)
+            check(rep, name, key, members)
             try:
-                meta = json.loads(members.get("meta.json", b"{}"))
+                meta = json.loads(members.get(meta_member, b"{}"))
                 episodes.add((meta.get("scene"), meta.get("episode")))
             except (json.JSONDecodeError, UnicodeDecodeError):
                 pass
