@@ -17,13 +17,15 @@ from egogen.cli.motion import register as register_motion
 from egogen.cli.data import register as register_data
 from egogen.cli.policy import register as register_policy
 from egogen.cli.simulate import register as register_simulate
+from egogen.cli.render import register as register_render
 
 app = typer.Typer(
     name="egogen",
     help=(
         "Synthetic egocentric data from RL-driven SMPL-X humans.\n\n"
         "Start with `egogen body info` and `egogen scene show apartment`, then make data with "
-        "`egogen simulate --scene apartment --n 100` and check it with `egogen validate DIR`."
+        "`egogen simulate --scene apartment --n 100`, render it with `egogen render DIR` and check it "
+        "with `egogen validate DIR`."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -35,6 +37,7 @@ register_motion(app)
 register_data(app)
 register_policy(app)
 register_simulate(app)
+register_render(app)
 
 
 def _version_callback(value: bool) -> None:
