@@ -160,6 +160,29 @@ def test_a_corrupt_input_shard_is_reported_and_skipped_then_rendered_once_repair
     assert _tree(broken / "render-raycast") == _tree(rendered)
 
 
+def test_validate_reports_broken_rendered_streams(rendered, tmp_path):
+    from egogen.data.shards import ShardWriter
+    from egogen.data.validate import validate_dataset
+    from egogen.npz import npz_bytes
+
+    key, members = next(iter_samples(rendered))
+    s = decode_sample(members)
+    depth = s["depth.npz"]["depth"].copy()
+    depth[0, 0, 0] = -1
+    inst = s["seg.npz"]["instance"].copy()
+    inst[1, 0, 0] = 777777
+    fr = s["frames.json"] | {"timestamps_ns": s["frames.json"]["timestamps_ns"][::-1]}
+    bad = members | {"depth.npz": npz_bytes(s["depth.npz"] | {"depth": depth}),
+                     "seg.npz": npz_bytes(s["seg.npz"] | {"instance": inst}),
+                     "frames.json": json.dumps(fr).encode()}
+    bad.pop("normal.npz")
+    with ShardWriter(tmp_path / "bad", 4, read_index(rendered)["config"]) as w:
+        w.add(key, bad)
+    messages = " | ".join(e["message"] for e in validate_dataset(tmp_path / "bad").errors)
+    for text in ("depth: 1 negative", "777777", "timestamps_ns are not those", "member missing"):
+        assert text in messages, (text, messages)
+
+
 def test_missing_blender_names_the_extra_and_the_engines_that_work_without_it(dataset, monkeypatch):
     monkeypatch.setitem(sys.modules, "bpy", None)  # `import bpy` fails as if not installed
     result = runner.invoke(app, ["render", str(dataset), "--engine", "cycles", "--out", str(dataset / "nope")])
