@@ -188,10 +188,10 @@ def test_simulate_with_the_policy_source_writes_valid_shards_with_checkpoint_has
     from egogen.sim.simulate import SimulateConfig, simulate
 
     # an untrained policy reaches no goal: relax that gate (never the default) to test the pipeline
-    cfg = SimulateConfig(scene="apartment:2", n=2, agents=1, goals=(1, 1), max_duration_s=1.5,
+    cfg = SimulateConfig(scene="apartment:2", source="policy", n=2, agents=1, goals=(1, 1), max_duration_s=1.5,
                          policy=str(models.folder / "policy.zip"), motion=str(models.folder / "motion"),
                          require_goals=False, max_penetration_frames=1.0)
-    assert SimulateConfig().source == "policy" and SimulateConfig().require_goals
+    assert SimulateConfig().require_goals
     rep = simulate(cfg, tmp_path / "ds")
     assert rep["samples"] == 2
     result = runner.invoke(app, ["validate", str(tmp_path / "ds"), "--json"])

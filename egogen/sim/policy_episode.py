@@ -167,7 +167,7 @@ def _refine(x: np.ndarray, markers: torch.Tensor, betas: torch.Tensor, body, ste
 def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_goals: Sequence[int] = (1, 3),
                    max_duration_s: float = 30.0, rig: str = "aria", body=None, policy=None, motion=None,
                    scene_spec: Optional[str] = None, object_goal_p: float = 0.7, smooth_sigma: float = 1.0,
-                   refine_steps: int = 0) -> Episode:
+                   refine_steps: int = 0, leg_steps: int = 30) -> Episode:
     """An episode of ``num_people`` people walking chains of goals, driven by the policy.
 
     Args:
@@ -188,6 +188,8 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
         scene_spec: scene spec stored in the Episode when ``scene`` is a PreparedScene.
         object_goal_p: probability that a goal is a named object rather than a floor point.
         smooth_sigma, refine_steps: markers -> SMPL-X options (:func:`markers_to_smplx`).
+        leg_steps: primitives allowed per leg, as in training (``EnvConfig.max_steps``): a
+            person who has not reached its goal by then ends the attempt (the gate rejects it).
     Returns:
         :class:`Episode` at 30 Hz, ``2 + 13 * steps`` frames (the 2 standing seed frames
         first). A person who reached its last goal stands still, holding its last frame, until
@@ -222,9 +224,9 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
 
     K = num_people
     max_steps = max(1, int((max_duration_s * FPS - SEED_FRAMES) // PRIMITIVE_FRAMES))
-    # one leg never times out: the remaining-time observation spans the whole episode
+    # each leg gets the time budget the policy was trained with (its remaining-time input)
     cfg = EnvConfig(scenes=(scene_spec,), num_agents=K, agents_per_scene=K, auto_reset=False,
-                    max_steps=max_steps + 1, seed=int(seed))
+                    max_steps=leg_steps, seed=int(seed))
     env = WalkEnv(cfg, motion, standing_markers(body), body.markers.names, scenes={scene_spec: ps})
     if tuple(policy.observation_space.shape) != tuple(env.observation_space.shape):
         raise ValueError(f"the policy takes observations of size {policy.observation_space.shape[0]}, the "
@@ -252,7 +254,8 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
             held[i] = seed_m
     obs = env.observe()
     frames, steps, fallen = SEED_FRAMES, 0, []
-    while steps < max_steps and any(h is None for h in held) and not fallen:
+    timed_out: list[int] = []
+    while steps < max_steps and any(h is None for h in held) and not fallen and not timed_out:
         actions, _ = policy.predict(obs, deterministic=True)
         obs, _, _, infos = env.step(actions)
         steps += 1
@@ -266,6 +269,8 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
             tracks[i].append(env.last_markers[i])
             if infos[i].get("fallen", False):
                 fallen.append(i)
+            elif infos[i].get("TimeLimit.truncated", False):
+                timed_out.append(i)
             elif infos[i]["is_success"]:
                 plans[i]["goals"][current[i]].reached_frame = frames - 1
                 current[i] += 1
@@ -285,6 +290,7 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
         go, bp, tr = (np.concatenate([a, np.repeat(a[-1:], hold, 0)]) for a in (go, bp, tr))
         people.append(person_track(body, i, p["betas"], go, bp, tr, p["goals"], p["path"], mount))
     ep = Episode(scene=scene_spec, index=int(index), seed=int(seed), people=people, rig=rig, fps=FPS,
-                 meta={"generator": "policy", "body_model": str(body.source), "steps": steps, "fallen": fallen})
+                 meta={"generator": "policy", "body_model": str(body.source), "steps": steps, "fallen": fallen,
+                       "timed_out": timed_out})
     ep.check()
     return ep

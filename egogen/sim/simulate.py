@@ -66,7 +66,7 @@ class SimulateConfig:
     agents: int = 3
     seed: int = 0
     rig: str = "aria"
-    source: str = "policy"
+    source: str = "scripted"  # the policy source fails the quality gate too often today (README)
     policy: Optional[str] = None
     motion: Optional[str] = None
     refine_steps: int = 0
