@@ -34,8 +34,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from egogen.motion.rollout import canonical_frame_t, rollout
 from egogen.scene import Capsules, load_scene
-from egogen.sim.rewards import (DEFAULT_WEIGHTS, MarkerGroups, head_forward, latent_prior, pelvis_xy, reward_terms,
-                                total_reward)
+from egogen.sim.rewards import DEFAULT_WEIGHTS, MarkerGroups, head_forward, pelvis_xy, reward_terms, total_reward
 from egogen.sim.sensing import SensingConfig, ego_depth, normalise_depth
 
 FPS = 30.0
@@ -259,10 +258,10 @@ class WalkEnv(VecEnv):
         for spec, idx in self.agents_in.items():
             t = reward_terms(new[idx], self.g, target[idx], self.dist[idx], FPS,
                              sdf=self.scenes[spec].sdf,
-                             others_xy=None if others is None else others[idx], goal_radius=cfg.goal_radius)
+                             others_xy=None if others is None else others[idx], goal_radius=cfg.goal_radius,
+                             latents=self._actions[idx])
             for k, v in t.items():
                 terms.setdefault(k, np.zeros(N))[idx] = v
-        terms["prior"] = latent_prior(self._actions)
         terms["goal"] = terms["goal"] * final  # reaching an intermediate waypoint is not success
         reward = total_reward(terms, cfg.weights).astype(np.float32)
         self.seed_m = new[:, -2:]

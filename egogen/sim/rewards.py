@@ -97,7 +97,7 @@ def pelvis_xy(markers: np.ndarray, g: MarkerGroups) -> np.ndarray:
 
 def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev_dist: np.ndarray, fps: float,
                  sdf=None, others_xy: Optional[np.ndarray] = None, radius: float = 0.25,
-                 goal_radius: float = 0.2) -> dict[str, np.ndarray]:
+                 goal_radius: float = 0.2, latents: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
     """All reward terms of one primitive step.
 
     Args:
@@ -113,8 +113,9 @@ def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev
             (NaN where absent), or None.
         radius: body radius for agent-agent contact, metres.
         goal_radius: success radius (DIMOS: 0.2 m), metres.
+        latents: (N, latent) the actions z that decoded this step, or None (prior term 1).
     Returns:
-        dict of (N,) arrays: skate, floor, face, look, progress, goal, pene, collide (terms),
+        dict of (N,) arrays: skate, floor, face, look, progress, goal, pene, collide, prior (terms),
         and dist (new pelvis-goal distance), n_inside (mean non-foot markers inside per frame),
         overlap (mean summed disc overlap with others, metres).
     """
@@ -142,6 +143,7 @@ def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev
         overlap = np.nan_to_num(np.clip(2 * radius - d, 0, None)).sum(-1).mean(-1)
     out["overlap"] = overlap
     out["collide"] = np.exp(-overlap / radius)
+    out["prior"] = np.ones(N) if latents is None else latent_prior(latents)
     return out
 
 
@@ -157,5 +159,4 @@ def total_reward(terms: dict[str, np.ndarray], weights: dict[str, float] = DEFAU
     stays alive (standing still earns 2.8 per step with these weights) and so rewards
     dawdling; as penalties, only progress and reaching the goal earn reward.
     """
-    return sum(w * (terms[k] - 1.0 if k in QUALITY_TERMS else terms[k]) for k, w in weights.items()
-               if k in terms)
+    return sum(w * (terms[k] - 1.0 if k in QUALITY_TERMS else terms[k]) for k, w in weights.items())
