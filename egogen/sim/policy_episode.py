@@ -7,8 +7,10 @@ picks a latent code per person, the motion-primitive C-VAE decodes 13 frames of 
 (0.43 s at 30 Hz), and the env follows the planned waypoints of the current leg. When a
 person reaches a goal the next leg is planned from where it stands; after its last goal it
 stands still, holding its last frame (the env keeps it in place so others still see it there),
-while the others finish. The episode ends when everyone is done, someone falls (head below
-1 m: the attempt is marked and the quality gate rejects it) or at ``max_duration_s``.
+while the others finish. Each leg has the time budget the policy was trained with
+(``leg_steps`` primitives). The episode ends when everyone is done, someone falls (head below
+1 m) or runs out of a leg's time (both recorded in ``meta``; the quality gate rejects such
+attempts), or at ``max_duration_s``.
 
 Markers become SMPL-X with the motion models' marker regressor, primitive by primitive in the
 primitive's canonical frame (as the C-VAE saw it), then back to the world frame. At the seams
@@ -194,7 +196,8 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
         :class:`Episode` at 30 Hz, ``2 + 13 * steps`` frames (the 2 standing seed frames
         first). A person who reached its last goal stands still, holding its last frame, until
         the others are done. ``meta["generator"] == "policy"``, ``meta["fallen"]`` the ids of people who fell
-        (the attempt ended there), ``meta["steps"]`` the primitives stepped.
+        (the attempt ended there), ``meta["timed_out"]`` the ids of people whose leg ran out of
+        time, ``meta["steps"]`` the primitives stepped.
     Raises:
         ValueError: the policy's observation size differs from the environment's, or the
             motion models have no regressor.
