@@ -242,6 +242,28 @@ class ShardWriter:
             self.close()
 
 
+def read_shard(folder: str | os.PathLike, entry: dict) -> dict[str, dict[str, bytes]]:
+    """The samples of one shard of ``folder``, checked against its index entry.
+
+    Args:
+        folder: dataset folder.
+        entry: the shard's entry in ``index.json`` (``name``, ``sha256``).
+    Returns:
+        {key: {member name: bytes}} in tar order.
+    Raises:
+        ShardError: the shard is missing or its sha256 differs from the index.
+    """
+    path = Path(folder) / entry["name"]
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ShardError(f"{path} is listed in the index but missing") from None
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise ShardError(f"{path} is corrupt (sha256 differs from index.json); regenerate it with --resume "
+                         "after deleting it")
+    return untar_samples(data)
+
+
 def iter_samples(folder: str | os.PathLike) -> Iterator[tuple[str, dict[str, bytes]]]:
     """Read every sample of a dataset folder with plain ``tarfile``, in index order.
 
@@ -250,14 +272,5 @@ def iter_samples(folder: str | os.PathLike) -> Iterator[tuple[str, dict[str, byt
     Raises:
         ShardError: missing index or shard, or a shard whose sha256 differs from the index.
     """
-    folder = Path(folder)
     for s in read_index(folder)["shards"]:
-        path = folder / s["name"]
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ShardError(f"{path} is listed in the index but missing") from None
-        if hashlib.sha256(data).hexdigest() != s["sha256"]:
-            raise ShardError(f"{path} is corrupt (sha256 differs from index.json); regenerate it with --resume "
-                             "after deleting it")
-        yield from untar_samples(data).items()
+        yield from read_shard(folder, s).items()

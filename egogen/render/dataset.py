@@ -139,6 +139,15 @@ def check_engine(engine: str) -> None:
         raise engine_install_error(engine, f"{', '.join(missing)} not installed")
 
 
+def check_camera(engine: str, camera_model: str, rig: str) -> None:
+    """Raise ValueError if ``engine`` cannot draw the rig's camera model (rasterisers draw
+    pinhole cameras only); the message names the engines and rigs that work."""
+    if engine in PINHOLE_ONLY and camera_model != "pinhole":
+        raise ValueError(f"--engine {engine} draws pinhole cameras only, and the rig {rig!r} is a {camera_model}: "
+                         "render with --engine raycast or cycles, or pass --rig pinhole (or hololens2) for a "
+                         "pinhole camera at the same pose")
+
+
 @contextlib.contextmanager
 def _quiet_stdout(on: bool):
     """Send the process's stdout (file descriptor 1) to /dev/null while Blender renders: it
@@ -264,10 +273,7 @@ class SampleRenderer:
         meta, cam, mot, oth = (s[m] for m in need)
         camera, rig = self.camera(cam)
         cfg = self.cfg
-        if cfg.engine in PINHOLE_ONLY and camera.model != "pinhole":
-            raise ValueError(f"--engine {cfg.engine} draws pinhole cameras only, and the samples' rig {rig!r} is a "
-                             f"{camera.model}: render with --engine raycast or cycles, or pass --rig pinhole (or "
-                             "hololens2) for a pinhole camera at the same pose")
+        check_camera(cfg.engine, camera.model, rig)
         scene = self.scene(meta["scene"])
         T_wc = cam["T_world_camera"]
         src_fps = float(meta.get("fps", SOURCE_FPS))
@@ -343,25 +349,20 @@ def index_config(cfg: RenderConfig, source_index: dict) -> dict:
 def _source_samples(folder: Path, index: dict, wanted: set, skipped: list) -> Iterator[tuple[str, dict]]:
     """Samples of ``wanted`` keys in index order; a shard that is missing, unreadable or
     differs from the index is appended to ``skipped`` and none of its samples is yielded."""
-    from egogen.data.shards import untar_samples
+    from egogen.data.shards import ShardError, read_shard
 
     for s in index["shards"]:
         keys = [k for k in s.get("keys", []) if k in wanted]
         if not keys:
             continue
-        path = folder / s["name"]
         reason = None
         try:
-            data = path.read_bytes()
-            if hashlib.sha256(data).hexdigest() != s["sha256"]:
-                reason = "sha256 differs from index.json (corrupt or modified shard)"
-            else:
-                samples = untar_samples(data)
-                lost = [k for k in keys if k not in samples]
-                if lost:
-                    reason = f"samples {lost[:3]} listed in index.json are not in the shard"
-        except FileNotFoundError:
-            reason = "listed in index.json but missing"
+            samples = read_shard(folder, s)
+            lost = [k for k in keys if k not in samples]
+            if lost:
+                reason = f"samples {lost[:3]} listed in index.json are not in the shard"
+        except ShardError as e:  # missing, or sha256 differs from the index
+            reason = str(e)
         except Exception as e:  # unreadable file or tar
             reason = f"unreadable ({type(e).__name__}: {e})"
         if reason:
@@ -440,10 +441,8 @@ def render_dataset(source: str | os.PathLike, cfg: RenderConfig, out: str | os.P
 
         name = index.get("config", {}).get("rig")
         rig = renderer._rig or (load_rig(name) if name else None)
-        if rig is not None and rig.camera.model != "pinhole":
-            raise ValueError(f"--engine {cfg.engine} draws pinhole cameras only, and the rig {rig.name!r} is a "
-                             f"{rig.camera.model}: render with --engine raycast or cycles, or pass --rig pinhole "
-                             "(or hololens2) for a pinhole camera at the same pose")
+        if rig is not None:
+            check_camera(cfg.engine, rig.camera.model, rig.name)
     out = Path(out) if out is not None else source / f"render-{cfg.engine}"
     config = index_config(cfg, index)
     if (out / "index.json").exists():
