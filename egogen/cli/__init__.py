@@ -18,14 +18,15 @@ from egogen.cli.data import register as register_data
 from egogen.cli.policy import register as register_policy
 from egogen.cli.simulate import register as register_simulate
 from egogen.cli.render import register as register_render
+from egogen.cli.model import register as register_model
 
 app = typer.Typer(
     name="egogen",
     help=(
         "Synthetic egocentric data from RL-driven SMPL-X humans.\n\n"
         "Start with `egogen body info` and `egogen scene show apartment`, then make data with "
-        "`egogen simulate --scene apartment --n 100`, render it with `egogen render DIR` and check it "
-        "with `egogen validate DIR`."
+        "`egogen simulate --scene apartment --n 100`, render it with `egogen render DIR`, check it "
+        "with `egogen validate DIR` and train tokenizers on it with `egogen train-model --data DIR`."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -38,6 +39,7 @@ register_data(app)
 register_policy(app)
 register_simulate(app)
 register_render(app)
+register_model(app)
 
 
 def _version_callback(value: bool) -> None:
