@@ -99,3 +99,23 @@ def test_walkable_map_blocks_furniture_and_keeps_radius_from_walls(apt):
             assert not wm.is_walkable(o.centre[:2]) and not wm.free[tuple(wm.world_to_cell(o.centre[:2]))]
     assert (wm.clearance[wm.walkable] >= wm.radius).all()
     assert not (wm.walkable & ~wm.floor).any()
+
+
+def test_paths_keep_to_the_middle_where_there_is_room_and_stay_near_shortest(apt):
+    from egogen.scene.planning import GridGraph, plan_path
+
+    wm = apt.walkable
+    shortest_graph = GridGraph(wm)
+    gained = []
+    for seed in range(8):
+        task = apt.sample_start_goal(seed, min_dist=3.0, max_dist=9.0)
+        comfy = apt.plan_path(task.start, task.goal)  # PreparedScene: clearance-weighted
+        short = plan_path(wm, task.start, task.goal, shortest_graph)
+        assert comfy.reachable and short.reachable
+        assert wm.is_walkable(_dense(comfy.waypoints)).all()
+        assert short.length - 1e-9 <= comfy.length <= 1.5 * short.length
+        c_comfy = wm.clearance_at(_dense(comfy.waypoints)[5:-5])
+        c_short = wm.clearance_at(_dense(short.waypoints)[5:-5])
+        gained.append(np.mean(c_comfy) - np.mean(c_short))
+    # on average the comfortable path is clearly farther from walls and furniture
+    assert np.mean(gained) > 0.05, gained

@@ -23,6 +23,8 @@ from egogen.scene import cache
 from egogen.scene.collision import CollisionWorld
 from egogen.scene.model import STRUCTURE_LABELS, Scene
 from egogen.scene.planning import GridGraph, PathResult, plan_path
+
+PATH_COMFORT_M = 0.5  # people keep about this far from furniture and walls when they can
 from egogen.scene.sampling import ObjectGoal, StartGoal, resolve_object_goal, sample_start_goal
 from egogen.scene.sdf_grid import SDFGrid
 from egogen.scene.walkable import DEFAULTS, WalkableMap, build_walkable_map
@@ -76,9 +78,16 @@ class PreparedScene:
         """Grid graph of the walkable map (built on first use)."""
         return GridGraph(self.walkable)
 
+    @cached_property
+    def path_graph(self) -> GridGraph:
+        """Grid graph whose edges cost more closer than ``PATH_COMFORT_M`` to obstacles."""
+        return GridGraph(self.walkable, comfort=PATH_COMFORT_M)
+
     def plan_path(self, start: np.ndarray, goal: np.ndarray) -> PathResult:
-        """Shortest collision-free path; see :func:`egogen.scene.planning.plan_path`."""
-        return plan_path(self.walkable, start, goal, self.graph)
+        """Collision-free path that keeps to the middle of corridors and doorways (up to
+        ``PATH_COMFORT_M`` from obstacles where there is room); see
+        :func:`egogen.scene.planning.plan_path`."""
+        return plan_path(self.walkable, start, goal, self.path_graph)
 
     def sample_start_goal(self, seed, **kw) -> StartGoal:
         """Reachable start/goal pair; see :func:`egogen.scene.sampling.sample_start_goal`."""
