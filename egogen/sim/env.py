@@ -83,6 +83,12 @@ class EnvConfig:
     agent_offset: int = 0
 
 
+def fallen(markers: np.ndarray) -> np.ndarray:
+    """(R,) bool: the primitive ends with every marker below 1 m (the head has dropped; the
+    person fell). ``markers``: (R, T, 67, 3) world, metres."""
+    return markers[:, -1, :, 2].max(axis=1) < 1.0
+
+
 def standing_markers(body, betas: Optional[np.ndarray] = None) -> np.ndarray:
     """(67, 3) float64 SSM2 markers of a body standing upright (rest pose) at the world origin,
     lowest foot marker 2 cm above the floor, facing -y (the seed pose of every episode).
@@ -150,6 +156,7 @@ class WalkEnv(VecEnv):
         self.waypoints: list[np.ndarray] = [np.zeros((1, 2))] * N  # remaining path, (K, 2), last = goal
         self.dist = np.zeros(N)
         self.steps = np.zeros(N, np.int64)
+        self.budget = np.full(N, cfg.max_steps, np.int64)  # primitives allowed for the current task
         self.episodes = np.zeros(N, np.int64)
         self._actions: Optional[np.ndarray] = None
         self.last_markers: Optional[np.ndarray] = None  # (N, 13, 67, 3) of the last step
@@ -170,13 +177,15 @@ class WalkEnv(VecEnv):
         m = place_markers(self.seed_pose, start, bearing + np.radians(rng.uniform(-1, 1) * self.cfg.heading_jitter_deg))
         self.assign(i, np.repeat(m[None], 2, 0), way)
 
-    def assign(self, i: int, seed_markers: np.ndarray, waypoints: np.ndarray) -> None:
+    def assign(self, i: int, seed_markers: np.ndarray, waypoints: np.ndarray, budget: Optional[int] = None) -> None:
         """Give agent ``i`` a new task (used by resets and by drivers such as ``simulate``).
 
         Args:
             i: agent index.
             seed_markers: (2, 67, 3) world markers of the agent's last two frames, metres.
             waypoints: (K, 2) world xy still to walk, K >= 1, the last one is the goal.
+            budget: primitives allowed for this task (its remaining-time input runs from 1 to
+                0 over them); default ``cfg.max_steps``.
         """
         way = np.asarray(waypoints, np.float64).reshape(-1, 2)
         self.seed_m[i] = seed_markers
@@ -184,6 +193,7 @@ class WalkEnv(VecEnv):
         self.goal[i] = way[-1]
         self.dist[i] = np.linalg.norm(way[0] - pelvis_xy(self.seed_m[i, -1], self.g))
         self.steps[i] = 0
+        self.budget[i] = self.cfg.max_steps if budget is None else int(budget)
 
     def target(self) -> np.ndarray:
         """(N, 2) current target of every agent: its next waypoint (the goal on the last leg)."""
@@ -215,7 +225,7 @@ class WalkEnv(VecEnv):
                                    g_loc[:, 1] / np.maximum(d, 1e-6), 1.0 / (1.0 + d)], axis=1))
         goal_feat = np.concatenate(feats, 1)
         depth = normalise_depth(self._sense(), self.cfg.sensing).reshape(N, -1)
-        remaining = 1.0 - self.steps / self.cfg.max_steps
+        remaining = 1.0 - self.steps / self.budget
         return np.concatenate([local.reshape(N, -1), goal_feat, depth, remaining[:, None]], 1).astype(np.float32)
 
     def _sense(self) -> np.ndarray:
@@ -240,48 +250,102 @@ class WalkEnv(VecEnv):
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = np.asarray(actions, np.float32).reshape(self.num_envs, self.latent)
 
+    def _decode(self, seed_m: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """(R, 13, 67, 3) world markers the C-VAE decodes from seeds (R, 2, 67, 3) and z (R, latent)."""
+        with torch.no_grad():
+            seq = rollout(self.cvae, self.mj, torch.as_tensor(seed_m, dtype=torch.float32), 1,
+                          z=torch.as_tensor(np.asarray(z, np.float32))[:, None])
+        return seq[:, 2:].double().numpy()
+
+    def _terms(self, new: np.ndarray, agent: np.ndarray, latents: np.ndarray,
+               others: Optional[np.ndarray]) -> dict[str, np.ndarray]:
+        """Reward terms of decoded primitives ``new`` (R, 13, 67, 3); row r belongs to agent
+        ``agent[r]`` (its scene, target and distance); ``others`` (R, 13, A, 2) pelvises of the
+        other people of its scene, or None."""
+        R, cfg = len(new), self.cfg
+        target, dist = self.target()[agent], self.dist[agent]
+        terms: dict[str, np.ndarray] = {}
+        for spec, idx in self.agents_in.items():
+            rows = np.flatnonzero(np.isin(agent, idx))
+            t = reward_terms(new[rows], self.g, target[rows], dist[rows], FPS, sdf=self.scenes[spec].sdf,
+                             others_xy=None if others is None else others[rows], goal_radius=cfg.goal_radius,
+                             latents=latents[rows])
+            for k, v in t.items():
+                terms.setdefault(k, np.zeros(R))[rows] = v
+        final = np.array([len(w) == 1 for w in self.waypoints])[agent]
+        terms["goal"] = terms["goal"] * final  # reaching an intermediate waypoint is not success
+        return terms
+
+    def preview(self, z: np.ndarray, still: Optional[np.ndarray] = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Decode and score candidate actions without changing the state (test-time search).
+
+        Each agent's candidates are scored against the other people moving as their first
+        candidate (e.g. the policy's mean) says, or standing where they are if ``still``.
+
+        Args:
+            z: (N, S, latent) S candidate latent codes per agent.
+            still: (N,) bool, agents that will not move this step (e.g. done); default none.
+        Returns:
+            markers (N, S, 13, 67, 3) world, metres; the reward terms of :meth:`step` as
+            (N, S) arrays, plus ``fallen`` (head below 1 m at the primitive's last frame),
+            ``head_z`` (the highest marker at the last frame, metres) and ``clearance`` (the
+            pelvis's least distance to an obstacle over the primitive, metres).
+        """
+        N, K = self.num_envs, self.cfg.agents_per_scene
+        z = np.asarray(z, np.float32)
+        S = z.shape[1]
+        agent = np.repeat(np.arange(N), S)
+        new = self._decode(np.repeat(self.seed_m, S, axis=0), z.reshape(N * S, -1))
+        others = None
+        if K > 1:
+            T = new.shape[1]
+            p = pelvis_xy(new.reshape(N, S, T, -1, 3)[:, 0], self.g)  # (N, T, 2) first candidates
+            if still is not None and np.any(still):
+                p[still] = pelvis_xy(self.seed_m[still, -1], self.g)[:, None]
+            p = p.reshape(N // K, K, T, 2)
+            expected = np.stack([np.delete(p[i // K], i % K, axis=0).transpose(1, 0, 2) for i in range(N)])
+            others = np.repeat(expected, S, axis=0)  # (N S, T, K-1, 2)
+        terms = self._terms(new, agent, z.reshape(N * S, -1), others)
+        terms["fallen"] = fallen(new).astype(np.float64)
+        terms["head_z"] = new[:, -1, :, 2].max(axis=1)
+        pel = pelvis_xy(new, self.g)  # (R, 13, 2)
+        clear = np.zeros(len(new))
+        for spec, idx in self.agents_in.items():
+            rows = np.flatnonzero(np.isin(agent, idx))
+            clear[rows] = self.scenes[spec].walkable.clearance_at(pel[rows]).min(axis=1)
+        terms["clearance"] = clear
+        return new.reshape(N, S, *new.shape[1:]), {k: v.reshape(N, S) for k, v in terms.items()}
+
     def step_wait(self):
         N, K, cfg = self.num_envs, self.cfg.agents_per_scene, self.cfg
-        with torch.no_grad():
-            seq = rollout(self.cvae, self.mj, torch.as_tensor(self.seed_m, dtype=torch.float32), 1,
-                          z=torch.as_tensor(self._actions)[:, None])
-        new = seq[:, 2:].double().numpy()  # (N, 13, 67, 3)
+        new = self._decode(self.seed_m, self._actions)  # (N, 13, 67, 3)
         self.last_markers = new
         others = None
         if K > 1:
             p = pelvis_xy(new, self.g).reshape(N // K, K, -1, 2)  # (G, K, T, 2)
             others = np.stack([np.delete(p[g], k, axis=0).transpose(1, 0, 2)
                                for g in range(N // K) for k in range(K)])  # (N, T, K-1, 2)
-        terms = {}
-        target = self.target()
-        final = np.array([len(w) == 1 for w in self.waypoints])
-        for spec, idx in self.agents_in.items():
-            t = reward_terms(new[idx], self.g, target[idx], self.dist[idx], FPS,
-                             sdf=self.scenes[spec].sdf,
-                             others_xy=None if others is None else others[idx], goal_radius=cfg.goal_radius,
-                             latents=self._actions[idx])
-            for k, v in t.items():
-                terms.setdefault(k, np.zeros(N))[idx] = v
-        terms["goal"] = terms["goal"] * final  # reaching an intermediate waypoint is not success
+        terms = self._terms(new, np.arange(N), self._actions, others)
         reward = total_reward(terms, cfg.weights).astype(np.float32)
         self.seed_m = new[:, -2:]
         self.dist = terms["dist"]
         self.steps += 1
         success = terms["goal"] > 0
+        final = np.array([len(w) == 1 for w in self.waypoints])
         for i in np.flatnonzero(~final & (terms["dist"] < cfg.waypoint_radius)):
             self.waypoints[i] = self.waypoints[i][1:]  # waypoint passed: head for the next one
             self.dist[i] = np.linalg.norm(self.waypoints[i][0] - pelvis_xy(self.seed_m[i, -1], self.g))
-        fallen = new[:, -1, :, 2].max(axis=1) < 1.0  # head below 1 m
+        fell = fallen(new)
         pene = cfg.terminate_on_penetration & (terms["n_inside"] > cfg.pene_limit)
-        timeout = self.steps >= cfg.max_steps
-        done = success | fallen | pene | timeout
+        timeout = self.steps >= self.budget
+        done = success | fell | pene | timeout
         obs = self._observe()
         infos = [{"terms": {k: float(v[i]) for k, v in terms.items()}, "is_success": bool(success[i])}
                  for i in range(N)]
         for i in np.flatnonzero(done):
             infos[i]["terminal_observation"] = obs[i]
-            infos[i]["TimeLimit.truncated"] = bool(timeout[i] and not (success[i] or fallen[i] or pene[i]))
-            infos[i]["fallen"] = bool(fallen[i])
+            infos[i]["TimeLimit.truncated"] = bool(timeout[i] and not (success[i] or fell[i] or pene[i]))
+            infos[i]["fallen"] = bool(fell[i])
             if cfg.auto_reset:
                 self.episodes[i] += 1
                 self._reset_agent(i)

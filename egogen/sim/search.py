@@ -1,0 +1,114 @@
+"""Test-time search over the policy's latent actions (GAMMA's sampling, depth 1).
+
+GAMMA (Zhang and Tang, CVPR 2022, Sec. 3.4) and EgoGen's crowd generation do not execute the
+policy's action blindly at test time: they draw several latent codes from the policy, decode
+each into its motion primitive and keep the best by a cost. egogen does the same, one step
+ahead: for every person, ``candidates`` codes (the policy's mean plus draws from its Gaussian
+with its own spread) are decoded in one batched C-VAE call, scored with the training
+reward (:func:`~egogen.sim.rewards.total_reward`) plus hard penalties for what the dataset's
+quality gate rejects (a fall, markers inside furniture, touching another person), and the
+best is executed. The policy still decides where to go; the search only rejects the
+primitives that would break the episode.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from egogen.sim.rewards import total_reward
+
+__all__ = ["candidate_scores", "policy_gaussian", "search_latents"]
+
+FALL_PENALTY = 100.0  # a fall ends the episode: never pick it if anything else is possible
+INSIDE_PENALTY = 5.0  # per non-foot marker inside furniture (mean per frame)
+OVERLAP_PENALTY = 100.0  # per metre of overlap with another person's disc
+CLEARANCE_WANTED = 0.3  # metres between the pelvis and the nearest obstacle (arms swing)
+CLEARANCE_PENALTY = 50.0  # per metre closer than that
+SAG_PENALTY = 50.0  # per metre the head sinks below its standing height minus SAG_ALLOWED
+SAG_ALLOWED = 0.1  # metres: walking lowers the head a little; falls start as a slow sag
+
+
+def policy_gaussian(policy, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of a stable-baselines3 Gaussian policy's action.
+
+    Args:
+        policy: SB3 PPO with a diagonal Gaussian action distribution.
+        obs: (N, obs_dim) float32 observations.
+    Returns:
+        mean (N, latent), std (N, latent), float32.
+    """
+    obs_t, _ = policy.policy.obs_to_tensor(obs)
+    with torch.no_grad():
+        d = policy.policy.get_distribution(obs_t).distribution
+    return d.mean.cpu().numpy().astype(np.float32), d.stddev.cpu().numpy().astype(np.float32)
+
+
+def candidate_scores(terms: dict[str, np.ndarray], weights: dict[str, float],
+                     head_height: np.ndarray | None = None) -> np.ndarray:
+    """(N, S) score of S candidate primitives per agent (higher is better).
+
+    The training reward (:func:`~egogen.sim.rewards.total_reward` with ``weights``) minus
+    ``FALL_PENALTY`` for a fall, ``INSIDE_PENALTY`` per non-foot marker inside furniture,
+    ``OVERLAP_PENALTY`` per metre of overlap with another person, ``CLEARANCE_PENALTY`` per
+    metre the pelvis comes closer than ``CLEARANCE_WANTED`` to an obstacle and, with
+    ``head_height``, ``SAG_PENALTY`` per metre the head sinks more than ``SAG_ALLOWED`` below it.
+
+    Args:
+        terms: (N, S) arrays of :meth:`~egogen.sim.env.WalkEnv.preview`.
+        weights: reward weights.
+        head_height: (N,) standing head heights, metres, or None.
+    """
+    flat = {k: np.asarray(v, np.float64).reshape(-1) for k, v in terms.items()}
+    shape = np.shape(terms["fallen"])
+    score = (total_reward(flat, weights) - FALL_PENALTY * flat["fallen"]
+             - INSIDE_PENALTY * flat["n_inside"] - OVERLAP_PENALTY * flat["overlap"]
+             - CLEARANCE_PENALTY * np.clip(CLEARANCE_WANTED - flat["clearance"], 0, None)).reshape(shape)
+    if head_height is not None:
+        sag = np.asarray(head_height, np.float64)[:, None] - SAG_ALLOWED - terms["head_z"]
+        score = score - SAG_PENALTY * np.clip(sag, 0, None)
+    return score
+
+
+def search_latents(policy, obs: np.ndarray, env, rng: np.random.Generator, candidates: int = 8,
+                   spread: float = 1.0, active: np.ndarray | None = None,
+                   head_height: np.ndarray | None = None) -> np.ndarray:
+    """Latent codes for every agent of ``env``: the best of ``candidates`` decoded primitives.
+
+    Args:
+        policy: SB3 PPO walking policy (with ``candidates == 1`` any object with SB3's
+            ``predict(obs, deterministic=True)``).
+        obs: (N, obs_dim) observations of ``env``'s current state.
+        env: the :class:`~egogen.sim.env.WalkEnv` (its :meth:`preview` decodes and scores).
+        rng: draws the candidates (same generator state, same choice).
+        candidates: S codes per agent; 1 = the policy's deterministic action (no search).
+        spread: candidates are ``mean + spread * std * eps``, eps ~ N(0, I), clipped to the
+            action space.
+        active: (N,) bool, agents to search for (the others get the mean); default all.
+        head_height: (N,) standing head height of each person (highest marker), metres: a
+            primitive that leaves the head more than ``SAG_ALLOWED`` below it is penalised
+            (falls begin as a sag over two or three primitives); None = no sag term.
+    Returns:
+        (N, latent) float32 codes.
+    Raises:
+        ValueError: ``candidates`` < 1.
+    """
+    if candidates < 1:
+        raise ValueError(f"candidates must be >= 1, got {candidates}")
+    if candidates == 1:  # no search: any object with SB3's predict() will do
+        return np.asarray(policy.predict(obs, deterministic=True)[0], np.float32)
+    mean, std = policy_gaussian(policy, obs)
+    lo, hi = env.action_space.low, env.action_space.high
+    mean = np.clip(mean, lo, hi)
+    N, D = mean.shape
+    eps = rng.standard_normal((N, candidates - 1, D)).astype(np.float32)
+    z = np.concatenate([mean[:, None], np.clip(mean[:, None] + spread * std[:, None] * eps, lo, hi)], axis=1)
+    act = np.flatnonzero(np.ones(N, bool) if active is None else active)
+    if len(act) == 0:
+        return mean
+    _, terms = env.preview(z, still=None if active is None else ~np.asarray(active, bool))
+    score = candidate_scores(terms, env.cfg.weights, head_height)
+    best = score.argmax(axis=1)
+    out = mean.copy()
+    out[act] = z[act, best[act]]
+    return out
