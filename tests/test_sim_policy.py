@@ -110,7 +110,7 @@ def test_people_walk_their_goal_chains_then_stand_still_until_everyone_is_done(m
     space = WalkEnv(EnvConfig(scenes=("floor",), num_agents=1), models.motion, standing_markers(models.body),
                     models.body.markers.names).observation_space
     ep = policy_episode("apartment:2", 11, num_people=2, num_goals=(2, 2), max_duration_s=60.0, body=models.body,
-                        policy=_Steer(space), motion=motion)
+                        policy=_Steer(space), motion=motion, candidates=1)
     T = ep.num_frames
     last = []
     for p in ep.people:

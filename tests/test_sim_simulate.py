@@ -61,3 +61,16 @@ def test_gate_rejects_and_reports_when_nothing_passes(tmp_path):
     cfg = SimulateConfig(**(CFG | {"n": 1, "max_attempts": 2, "min_person_distance": 1e9, "agents": 2}))
     with pytest.raises(RuntimeError, match="attempts failed the quality gate.*people collide"):
         simulate(cfg, tmp_path / "x")
+
+
+def test_gate_rejects_a_head_camera_outside_the_height_validate_accepts():
+    from egogen.scene import load_scene
+    from egogen.sim.scripted import scripted_episode
+    from egogen.sim.simulate import quality_problems
+
+    cfg = SimulateConfig(**CFG)
+    ps = load_scene(cfg.scene)
+    ep = scripted_episode(ps, 5, num_people=1, num_goals=(1, 1), max_duration_s=6.0, scene_spec=cfg.scene)
+    assert "camera height" not in quality_problems(ep, ps, cfg)
+    ep.people[0].T_world_camera[10, 2, 3] = 0.4  # one frame of a body the regressor got wrong
+    assert "camera height" in quality_problems(ep, ps, cfg)

@@ -38,10 +38,9 @@ def simulate_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Dataset folder (default: datasets/<scene>/)."),
     seed: int = typer.Option(0, "--seed", help="Run seed: same seed and options, same bytes."),
     rig: str = typer.Option("aria", "--rig", help="Head-camera rig preset: aria, hololens2, pinhole, or a JSON file."),
-    source: str = typer.Option("scripted", "--source",
-                               help="Motion: scripted (procedural gait on planned paths; default) or policy "
-                               "(the PPO policy + motion C-VAE; most of its episodes fail the quality gate "
-                               "today, see README)."),
+    source: str = typer.Option("policy", "--source",
+                               help="Motion: policy (the shipped PPO walking policy steering the motion-primitive "
+                               "C-VAE; default) or scripted (procedural gait on planned paths; fast, for tests)."),
     policy: Optional[Path] = typer.Option(None, "--policy", help="policy.zip (default: the shipped policy)."),
     motion_dir: Optional[Path] = typer.Option(None, "--motion",
                                               help="Motion-model folder, cvae.pt + regressor.pt (default: shipped)."),
@@ -50,6 +49,10 @@ def simulate_cmd(
                                           "The output does not depend on it."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out (same options)."),
     goals: str = typer.Option("1,3", "--goals", help="MIN,MAX goals each person walks to, in a chain."),
+    candidates: int = typer.Option(32, "--candidates", min=1,
+                                   help="Policy source: latent codes decoded per person and step, the best "
+                                   "executed; failing stretches are rewound and re-drawn (1 = the policy's "
+                                   "action, no search; faster, far more rejected episodes)."),
 ) -> None:
     """Simulate people walking through a scene and write egocentric samples as dataset shards.
 
@@ -57,8 +60,10 @@ def simulate_cmd(
     scene for up to 30 s, avoiding each other, each wearing a head-mounted camera. A sample is
     one wearer of one episode: SMPL-X motion, the camera trajectory and intrinsics, eye gaze,
     the other people, text (instruction, description, captions) and metadata, at 30 Hz.
-    Episodes failing the quality gate (goal not reached, penetration, collisions) are
-    re-drawn and counted.
+    The shipped PPO policy picks each person's next motion primitive (a latent code of the
+    motion C-VAE); a test-time search tries --candidates codes per step and rewinds stretches
+    that would fall, collide or enter furniture. Episodes failing the quality gate (goal not
+    reached, fall, penetration, collisions) are re-drawn and counted.
 
     Output: OUT/shard-NNNNNN.tar (WebDataset tars) and OUT/index.json (sha256, counts, the run
     options and the checkpoints' hashes). Check it with `egogen validate OUT`, look at an
@@ -78,7 +83,7 @@ def simulate_cmd(
     out = out or default_out(scene)
     cfg = SimulateConfig(scene=scene, n=n, agents=agents, seed=seed, rig=rig, source=source,
                          policy=str(policy) if policy else None, motion=str(motion_dir) if motion_dir else None,
-                         goals=_goals(goals))
+                         goals=_goals(goals), candidates=candidates)
     workers = workers or os.cpu_count() or 1
     with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"),
                   TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console, transient=True) as bar:

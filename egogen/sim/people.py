@@ -61,10 +61,12 @@ def smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
     return out
 
 
-def plan_chain(ps, rng: np.random.Generator, num_goals: int, object_goal_p: float, min_dist: float):
+def plan_chain(ps, rng: np.random.Generator, num_goals: int, object_goal_p: float, min_dist: float,
+               max_length: float = np.inf):
     """One person's chain of goals: a start point, then ``num_goals`` goals (named furniture with
     probability ``object_goal_p``, else free floor points), each at least ``min_dist`` metres from
-    the previous point and reachable from it.
+    the previous point and reachable from it; goals after the first keep the planned path
+    within ``max_length`` metres in all (those that would not are re-drawn or dropped).
 
     Returns:
         path (K, 2) float64: the start, then the planned waypoints of every leg;
@@ -74,7 +76,7 @@ def plan_chain(ps, rng: np.random.Generator, num_goals: int, object_goal_p: floa
     sc = ps.scene
     labels = sorted({o.label for o in sc.objects if o.label not in _NO_GOAL})
     start = ps.sample_start_goal(rng, min_dist=min_dist).start
-    goals, pts, here, goal_idx = [], [start], start, []
+    goals, pts, here, goal_idx, length = [], [start], start, [], 0.0
     for _ in range(num_goals):
         for _try in range(10):
             if labels and rng.random() < object_goal_p:
@@ -90,7 +92,8 @@ def plan_chain(ps, rng: np.random.Generator, num_goals: int, object_goal_p: floa
             if np.linalg.norm(g.xy - here) < min_dist:
                 continue
             res = ps.plan_path(here, g.xy)
-            if res.reachable:
+            if res.reachable and (not goals or length + res.length <= max_length):
+                length += res.length
                 goals.append(g)
                 pts.extend(res.waypoints[1:])
                 goal_idx.append(len(pts) - 1)

@@ -7,10 +7,20 @@ picks a latent code per person, the motion-primitive C-VAE decodes 13 frames of 
 (0.43 s at 30 Hz), and the env follows the planned waypoints of the current leg. When a
 person reaches a goal the next leg is planned from where it stands; after its last goal it
 stands still, holding its last frame (the env keeps it in place so others still see it there),
-while the others finish. Each leg has the time budget the policy was trained with
-(``leg_steps`` primitives). The episode ends when everyone is done, someone falls (head below
-1 m) or runs out of a leg's time (both recorded in ``meta``; the quality gate rejects such
-attempts), or at ``max_duration_s``.
+while the others finish. Paths keep to the middle of corridors and doorways
+(:meth:`~egogen.scene.PreparedScene.plan_path`), goal chains fit ``max_duration_s`` at
+``PLAN_SPEED``, and each leg gets at least the time budget the policy was trained with
+(``leg_steps`` primitives) or the time its path takes at ``PLAN_SPEED``. The episode ends when
+everyone is done, someone falls (head below 1 m) or runs out of a leg's time (both recorded in
+``meta``; the quality gate rejects such attempts), or at ``max_duration_s``.
+
+Search (:mod:`egogen.sim.search`): every step each walking person's next primitive is the best
+of ``candidates`` latent codes drawn around the policy's action. A step that would make the
+episode fail the quality gate anyway (a fall, two people closer than ``min_person_distance``,
+a non-foot marker more than ``penetration_depth`` inside furniture) is undone: the episode
+rewinds ``rewind`` primitives (more when the same stretch keeps failing) and draws again, at
+most ``max_backtracks`` times. On the apartment with 3 people (16 episodes, shipped models)
+this took first-attempt gate passes from 0 of 16 (policy action only) to 6 of 16.
 
 Markers become SMPL-X with the motion models' marker regressor, primitive by primitive in the
 primitive's canonical frame (as the C-VAE saw it), then back to the world frame. At the seams
@@ -39,6 +49,7 @@ __all__ = ["load_policy", "markers_to_smplx", "policy_episode"]
 
 PRIMITIVE_FRAMES = 13
 SEED_FRAMES = 2
+PLAN_SPEED = 0.5  # m/s: goal chains fit max_duration_s at this speed; legs get time for it
 
 
 def load_policy(path: str | Path | None = None):
@@ -169,7 +180,10 @@ def _refine(x: np.ndarray, markers: torch.Tensor, betas: torch.Tensor, body, ste
 def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_goals: Sequence[int] = (1, 3),
                    max_duration_s: float = 30.0, rig: str = "aria", body=None, policy=None, motion=None,
                    scene_spec: Optional[str] = None, object_goal_p: float = 0.7, smooth_sigma: float = 1.0,
-                   refine_steps: int = 0, leg_steps: int = 30) -> Episode:
+                   refine_steps: int = 0, leg_steps: int = 30, candidates: int = 32,
+                   spread: float = 1.0, max_backtracks: int = 30, rewind: int = 2,
+                   min_person_distance: float = 0.3, penetration_depth: float = 0.03,
+                   pene_frames: int = 0) -> Episode:
     """An episode of ``num_people`` people walking chains of goals, driven by the policy.
 
     Args:
@@ -190,14 +204,21 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
         scene_spec: scene spec stored in the Episode when ``scene`` is a PreparedScene.
         object_goal_p: probability that a goal is a named object rather than a floor point.
         smooth_sigma, refine_steps: markers -> SMPL-X options (:func:`markers_to_smplx`).
-        leg_steps: primitives allowed per leg, as in training (``EnvConfig.max_steps``): a
-            person who has not reached its goal by then ends the attempt (the gate rejects it).
+        leg_steps: least primitives allowed per leg, as in training (``EnvConfig.max_steps``);
+            longer legs get their length at ``PLAN_SPEED``. A person who has not reached its
+            goal by then ends the attempt (the gate rejects it).
+        candidates, spread: the search's codes per person and step and their spread
+            (:func:`~egogen.sim.search.search_latents`; 1 = the policy's action, no search).
+        max_backtracks, rewind: how often and how far (primitives) failing steps are undone.
+        min_person_distance, penetration_depth, pene_frames: what counts as a failing step
+            (pelvis distance, metres; depth inside furniture, metres; frames of a primitive
+            allowed inside), as the quality gate of ``egogen simulate`` judges it.
     Returns:
         :class:`Episode` at 30 Hz, ``2 + 13 * steps`` frames (the 2 standing seed frames
         first). A person who reached its last goal stands still, holding its last frame, until
         the others are done. ``meta["generator"] == "policy"``, ``meta["fallen"]`` the ids of people who fell
         (the attempt ended there), ``meta["timed_out"]`` the ids of people whose leg ran out of
-        time, ``meta["steps"]`` the primitives stepped.
+        time, ``meta["steps"]`` the primitives stepped, ``meta["backtracks"]`` the rewinds.
     Raises:
         ValueError: the policy's observation size differs from the environment's, or the
             motion models have no regressor.
@@ -208,6 +229,7 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
     from egogen.render.camera import load_rig
     from egogen.sim.env import EnvConfig, WalkEnv, place_markers, standing_markers
     from egogen.sim.rewards import pelvis_xy
+    from egogen.sim.search import search_latents
 
     ps, scene_spec = resolve_scene(scene, scene_spec)
     motion = motion or load_motion_models()
@@ -219,10 +241,12 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
     policy = policy or load_policy()
     mount = load_rig(rig).mount_offset_m
     rng = np.random.default_rng(seed)
+    search_rng = np.random.default_rng([seed, 1])
     plans = []
     for _ in range(num_people):
         n_goals = int(rng.integers(num_goals[0], num_goals[1] + 1))
-        path, goals, _ = plan_chain(ps, rng, n_goals, object_goal_p, min_dist=2.0)
+        path, goals, _ = plan_chain(ps, rng, n_goals, object_goal_p, min_dist=2.0,
+                                    max_length=max_duration_s * PLAN_SPEED)
         plans.append(dict(path=path, goals=goals, betas=sample_betas(rng, body.num_betas)))
 
     K = num_people
@@ -236,10 +260,14 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
                          f"environment gives {env.observation_space.shape[0]}: it was trained with another "
                          "sensing grid or egogen version; retrain it with `egogen train-policy`")
 
-    def leg(i: int, from_xy: np.ndarray) -> np.ndarray:
+    def leg(i: int, from_xy: np.ndarray) -> tuple[np.ndarray, int]:
+        """Waypoints of person i's current leg and its time budget (primitives)."""
         goal = plans[i]["goals"][current[i]].xy
         res = ps.plan_path(from_xy, goal)
-        return res.waypoints[1:] if res.reachable and len(res.waypoints) > 1 else goal[None]
+        way = res.waypoints[1:] if res.reachable and len(res.waypoints) > 1 else goal[None]
+        length = res.length if res.reachable else float(np.linalg.norm(goal - from_xy))
+        step_s = PRIMITIVE_FRAMES / FPS
+        return way, max(leg_steps, int(np.ceil(length / (PLAN_SPEED * step_s))))
 
     tracks: list[list[np.ndarray]] = []
     current = [0] * K  # index of the goal each person walks to
@@ -251,17 +279,77 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
         seed_m = np.repeat(m[None], SEED_FRAMES, 0)
         tracks.append([seed_m])
         if p["goals"]:
-            env.assign(i, seed_m, leg(i, start))
+            env.assign(i, seed_m, *leg(i, start))
         else:  # no reachable goal: stands where it is
             env.assign(i, seed_m, start[None])
             held[i] = seed_m
+    head_height = np.array([t[0][0, :, 2].max() for t in tracks])  # standing, metres
+    non_feet = env.g.non_feet
+    sdf = ps.sdf
+
+    def snapshot() -> dict:
+        return dict(env=(env.seed_m.copy(), [w.copy() for w in env.waypoints], env.goal.copy(), env.dist.copy(),
+                         env.steps.copy(), env.budget.copy()),
+                    tracks=[len(t) for t in tracks], current=list(current), held=list(held),
+                    reached=[[g.reached_frame for g in p["goals"]] for p in plans], frames=frames, steps=steps)
+
+    def restore(snap: dict) -> None:
+        nonlocal frames, steps
+        env.seed_m, env.waypoints, env.goal, env.dist, env.steps, env.budget = (
+            a.copy() if isinstance(a, np.ndarray) else [w.copy() for w in a] for a in snap["env"])
+        for t, n in zip(tracks, snap["tracks"]):
+            del t[n:]
+        current[:], held[:] = snap["current"], snap["held"]
+        for p, r in zip(plans, snap["reached"]):
+            for g, f in zip(p["goals"], r):
+                g.reached_frame = f
+        frames, steps = snap["frames"], snap["steps"]
+
+    def breaks(active: np.ndarray, infos) -> str:
+        """Why this step makes the episode fail the quality gate ("" if it does not): a fall,
+        two people closer than ``min_person_distance`` or a body more than
+        ``penetration_depth`` inside furniture in more than ``pene_frames`` of its frames."""
+        if any(infos[i].get("fallen", False) for i in np.flatnonzero(active)):
+            return "person fell"
+        now = np.where(active[:, None, None, None], env.last_markers,
+                       np.stack([h[-1:] if h is not None else env.seed_m[i, -1:] for i, h in enumerate(held)]))
+        pel = pelvis_xy(now, env.g)  # (K, 13, 2)
+        if K > 1:
+            d = np.linalg.norm(pel[:, None] - pel[None], axis=-1)
+            d[np.arange(K), np.arange(K)] = np.inf
+            if d.min() < min_person_distance:
+                return "people collide"
+        for i in np.flatnonzero(active):
+            inside = (sdf(env.last_markers[i][:, non_feet].reshape(-1, 3)).reshape(PRIMITIVE_FRAMES, -1)
+                      < -penetration_depth).any(axis=1)
+            if inside.sum() > pene_frames:
+                return "penetration"
+        return ""
+
     obs = env.observe()
-    frames, steps, fallen = SEED_FRAMES, 0, []
+    frames, steps, fallen, backtracks, stuck, furthest = SEED_FRAMES, 0, [], 0, 0, 0
     timed_out: list[int] = []
+    history: list[dict] = []  # snapshot before each step
     while steps < max_steps and any(h is None for h in held) and not fallen and not timed_out:
-        actions, _ = policy.predict(obs, deterministic=True)
+        active = np.array([h is None for h in held])
+        actions = search_latents(policy, obs, env, search_rng, candidates, spread, active=active,
+                                 head_height=head_height)
+        history.append(snapshot())
         obs, _, _, infos = env.step(actions)
+        if backtracks < max_backtracks and breaks(active, infos):
+            # rewind a few primitives and draw other candidates from there; deeper each time
+            # the same stretch fails again (the trouble may have started earlier)
+            backtracks += 1
+            stuck += 1
+            k = max(0, len(history) - 1 - rewind * (1 + stuck // 4))
+            back = history[k]
+            del history[k:]
+            restore(back)
+            obs = env.observe()
+            continue
         steps += 1
+        if steps > furthest:
+            furthest, stuck = steps, 0
         frames += PRIMITIVE_FRAMES
         changed = False
         for i in range(K):
@@ -280,7 +368,7 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
                 if current[i] == len(plans[i]["goals"]):
                     held[i] = env.seed_m[i].copy()
                 else:
-                    env.assign(i, env.seed_m[i].copy(), leg(i, pelvis_xy(env.seed_m[i, -1], env.g)))
+                    env.assign(i, env.seed_m[i].copy(), *leg(i, pelvis_xy(env.seed_m[i, -1], env.g)))
                 changed = True
         if changed:
             obs = env.observe()
@@ -294,6 +382,6 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
         people.append(person_track(body, i, p["betas"], go, bp, tr, p["goals"], p["path"], mount))
     ep = Episode(scene=scene_spec, index=int(index), seed=int(seed), people=people, rig=rig, fps=FPS,
                  meta={"generator": "policy", "body_model": str(body.source), "steps": steps, "fallen": fallen,
-                       "timed_out": timed_out})
+                       "timed_out": timed_out, "backtracks": backtracks})
     ep.check()
     return ep

@@ -7,11 +7,11 @@ that fails the quality gate (NaN, a goal not reached, penetration or agent colli
 threshold) is re-drawn with the next attempt seed and the rejection is counted. ``resume``
 continues a killed run from the shard index without duplicating or losing samples.
 
-Motion sources: ``scripted`` (the default for now: people follow planned paths with a
-procedural gait; fast, no learned model) and ``policy`` (the PPO walking policy steering the
-motion-primitive C-VAE, :mod:`egogen.sim.policy_episode`; the sha256 of the policy and motion
-checkpoints is stored in the index and in every sample's ``meta.json``; its episodes still
-fail the quality gate too often to be the default, see README).
+Motion sources: ``policy`` (the default: the PPO walking policy steering the motion-primitive
+C-VAE with a test-time search, :mod:`egogen.sim.policy_episode`; the sha256 of the policy and
+motion checkpoints is stored in the index and in every sample's ``meta.json``) and
+``scripted`` (people follow planned paths with a procedural gait; fast, no learned model; a
+fixture for tests and a baseline).
 Models are loaded once per process; worker processes are forked after the main process has
 loaded them.
 """
@@ -28,6 +28,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from egogen.data.validate import CAMERA_HEIGHT_M
 from egogen.sim.episode import sample_key
 from egogen.sim.rewards import FOOT_MARKERS
 
@@ -50,6 +51,9 @@ class SimulateConfig:
             (:func:`egogen.resources.default_policy_path`).
         motion: folder of the motion models (``cvae.pt``, ``regressor.pt``); None = shipped.
         refine_steps: Adam steps refining the regressed SMPL-X bodies (policy source; 0 = off).
+        candidates: latent codes tried per person and step, the best executed (policy
+            source; 1 = the policy's mean, no search; :mod:`egogen.sim.search`).
+        spread: candidates' spread around the policy's mean, in its standard deviations.
         goals: (min, max) goals per person.
         max_duration_s: episode length cap, seconds.
         max_attempts: re-draws per episode before the run stops with an error.
@@ -66,13 +70,15 @@ class SimulateConfig:
     agents: int = 3
     seed: int = 0
     rig: str = "aria"
-    source: str = "scripted"  # the policy source fails the quality gate too often today (README)
+    source: str = "policy"
     policy: Optional[str] = None
     motion: Optional[str] = None
     refine_steps: int = 0
+    candidates: int = 32
+    spread: float = 1.0
     goals: tuple[int, int] = (1, 3)
     max_duration_s: float = 30.0
-    max_attempts: int = 8
+    max_attempts: int = 16
     max_penetration_frames: float = 0.05
     penetration_depth: float = 0.03
     min_person_distance: float = 0.3
@@ -90,6 +96,7 @@ def quality_problems(ep, ps, cfg: SimulateConfig) -> list[str]:
     """Reasons to reject an episode (empty if it passes).
 
     Checks: finite, consistent arrays (``Episode.check``); nobody fell (policy source); every
+    head camera within the plausible height range of ``egogen validate``; every
     goal reached (unless ``require_goals`` is off); the fraction
     of frames with a non-foot SSM2 marker inside furniture (precomputed SDF) per person at
     most ``max_penetration_frames``; people never closer than ``min_person_distance``.
@@ -101,6 +108,9 @@ def quality_problems(ep, ps, cfg: SimulateConfig) -> list[str]:
     problems = []
     if ep.meta.get("fallen"):
         problems.append("person fell")
+    lo, hi = CAMERA_HEIGHT_M  # what `egogen validate` checks: a body the regressor could not fit
+    if any(not (lo <= p.T_world_camera[:, 2, 3].min() and p.T_world_camera[:, 2, 3].max() <= hi) for p in ep.people):
+        problems.append("camera height")
     if cfg.require_goals and any(g.reached_frame < 0 for p in ep.people for g in p.goals):
         problems.append("goal not reached")
     keep = [i for i, n in enumerate(_marker_names()) if n not in FOOT_MARKERS]
@@ -186,7 +196,7 @@ def _episode(cfg: SimulateConfig, index: int, attempt: int):
 
     pol = _policy_resources(cfg)
     return policy_episode(res["scene"], seed, body=pol["policy_body"], policy=pol["policy"], motion=pol["motion"],
-                          refine_steps=cfg.refine_steps, **common)
+                          refine_steps=cfg.refine_steps, candidates=cfg.candidates, spread=cfg.spread, **common)
 
 
 def make_samples(cfg: SimulateConfig, index: int) -> tuple[list[tuple[str, dict]], Counter]:
