@@ -102,6 +102,34 @@ def plan_chain(ps, rng: np.random.Generator, num_goals: int, object_goal_p: floa
     return np.asarray(pts, float), goals, goal_idx
 
 
+def closest_approach(xy: np.ndarray) -> float:
+    """Least distance between two people at the same frame, metres (inf for fewer than 2).
+
+    Args:
+        xy: (K, T, 2) world positions (e.g. pelvises) of K people over T frames, metres.
+    """
+    K = len(xy)
+    if K < 2:
+        return float("inf")
+    d = np.linalg.norm(xy[:, None] - xy[None], axis=-1)  # (K, K, T)
+    d[np.arange(K), np.arange(K)] = np.inf
+    return float(d.min())
+
+
+def frames_inside(sdf, points: np.ndarray, depth: float) -> np.ndarray:
+    """(T,) bool: frames in which any of the points is more than ``depth`` metres inside the
+    scene's furniture or walls.
+
+    Args:
+        sdf: callable (P, 3) world points -> (P,) signed distance, metres, negative inside
+            (``PreparedScene.sdf``).
+        points: (T, M, 3) world points per frame (e.g. non-foot SSM2 markers), metres.
+        depth: metres of penetration tolerated.
+    """
+    T = len(points)
+    return (np.asarray(sdf(np.asarray(points).reshape(-1, 3))).reshape(T, -1) < -depth).any(axis=1)
+
+
 def posed_joints_and_markers(body, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray,
                              transl: np.ndarray, with_markers: bool = True):
     """SMPL-X joints and SSM2 markers of one body over T frames, skinning only what is needed.

@@ -43,7 +43,8 @@ import torch
 
 from egogen.resources import default_policy_path
 from egogen.sim.episode import FPS, Episode
-from egogen.sim.people import person_track, plan_chain, resolve_scene, sample_betas, smooth
+from egogen.sim.people import (closest_approach, frames_inside, person_track, plan_chain, resolve_scene,
+                               sample_betas, smooth)
 
 __all__ = ["load_policy", "markers_to_smplx", "policy_episode"]
 
@@ -284,8 +285,6 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
             env.assign(i, seed_m, start[None])
             held[i] = seed_m
     head_height = np.array([t[0][0, :, 2].max() for t in tracks])  # standing, metres
-    non_feet = env.g.non_feet
-    sdf = ps.sdf
 
     def snapshot() -> dict:
         return dict(env=(env.seed_m.copy(), [w.copy() for w in env.waypoints], env.goal.copy(), env.dist.copy(),
@@ -313,16 +312,10 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
             return "person fell"
         now = np.where(active[:, None, None, None], env.last_markers,
                        np.stack([h[-1:] if h is not None else env.seed_m[i, -1:] for i, h in enumerate(held)]))
-        pel = pelvis_xy(now, env.g)  # (K, 13, 2)
-        if K > 1:
-            d = np.linalg.norm(pel[:, None] - pel[None], axis=-1)
-            d[np.arange(K), np.arange(K)] = np.inf
-            if d.min() < min_person_distance:
-                return "people collide"
+        if closest_approach(pelvis_xy(now, env.g)) < min_person_distance:  # pelvises (K, 13, 2)
+            return "people collide"
         for i in np.flatnonzero(active):
-            inside = (sdf(env.last_markers[i][:, non_feet].reshape(-1, 3)).reshape(PRIMITIVE_FRAMES, -1)
-                      < -penetration_depth).any(axis=1)
-            if inside.sum() > pene_frames:
+            if frames_inside(ps.sdf, env.last_markers[i][:, env.g.non_feet], penetration_depth).sum() > pene_frames:
                 return "penetration"
         return ""
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from egogen.data.validate import CAMERA_HEIGHT_M
 from egogen.sim.episode import sample_key
+from egogen.sim.people import closest_approach, frames_inside
 from egogen.sim.rewards import FOOT_MARKERS
 
 SOURCES = ("policy", "scripted")
@@ -52,7 +53,7 @@ class SimulateConfig:
         motion: folder of the motion models (``cvae.pt``, ``regressor.pt``); None = shipped.
         refine_steps: Adam steps refining the regressed SMPL-X bodies (policy source; 0 = off).
         candidates: latent codes tried per person and step, the best executed (policy
-            source; 1 = the policy's mean, no search; :mod:`egogen.sim.search`).
+            source; 1 = the policy's own action, no search; :mod:`egogen.sim.search`).
         spread: candidates' spread around the policy's mean, in its standard deviations.
         goals: (min, max) goals per person.
         max_duration_s: episode length cap, seconds.
@@ -116,16 +117,11 @@ def quality_problems(ep, ps, cfg: SimulateConfig) -> list[str]:
     keep = [i for i, n in enumerate(_marker_names()) if n not in FOOT_MARKERS]
     for p in ep.people:
         if p.markers is not None:
-            inside = (ps.sdf(p.markers[:, keep]) < -cfg.penetration_depth).any(axis=1).mean()
-            if inside > cfg.max_penetration_frames:
+            if frames_inside(ps.sdf, p.markers[:, keep], cfg.penetration_depth).mean() > cfg.max_penetration_frames:
                 problems.append("penetration")
                 break
-    pel = np.stack([p.joints[:, 0, :2] for p in ep.people])  # (K, T, 2) pelvis joints
-    if len(pel) > 1:
-        d = np.linalg.norm(pel[:, None] - pel[None], axis=-1)
-        d[np.arange(len(pel)), np.arange(len(pel))] = np.inf
-        if d.min() < cfg.min_person_distance:
-            problems.append("people collide")
+    if closest_approach(np.stack([p.joints[:, 0, :2] for p in ep.people])) < cfg.min_person_distance:
+        problems.append("people collide")
     return problems
 
 
@@ -196,7 +192,9 @@ def _episode(cfg: SimulateConfig, index: int, attempt: int):
 
     pol = _policy_resources(cfg)
     return policy_episode(res["scene"], seed, body=pol["policy_body"], policy=pol["policy"], motion=pol["motion"],
-                          refine_steps=cfg.refine_steps, candidates=cfg.candidates, spread=cfg.spread, **common)
+                          refine_steps=cfg.refine_steps, candidates=cfg.candidates, spread=cfg.spread,
+                          min_person_distance=cfg.min_person_distance, penetration_depth=cfg.penetration_depth,
+                          **common)
 
 
 def make_samples(cfg: SimulateConfig, index: int) -> tuple[list[tuple[str, dict]], Counter]:
