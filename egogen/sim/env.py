@@ -257,6 +257,10 @@ class WalkEnv(VecEnv):
                           z=torch.as_tensor(np.asarray(z, np.float32))[:, None])
         return seq[:, 2:].double().numpy()
 
+    def _on_last_leg(self) -> np.ndarray:
+        """(N,) bool: the agent's target is its goal (no waypoint left before it)."""
+        return np.array([len(w) == 1 for w in self.waypoints])
+
     def _terms(self, new: np.ndarray, agent: np.ndarray, latents: np.ndarray,
                others: Optional[np.ndarray]) -> dict[str, np.ndarray]:
         """Reward terms of decoded primitives ``new`` (R, 13, 67, 3); row r belongs to agent
@@ -272,8 +276,7 @@ class WalkEnv(VecEnv):
                              latents=latents[rows])
             for k, v in t.items():
                 terms.setdefault(k, np.zeros(R))[rows] = v
-        final = np.array([len(w) == 1 for w in self.waypoints])[agent]
-        terms["goal"] = terms["goal"] * final  # reaching an intermediate waypoint is not success
+        terms["goal"] = terms["goal"] * self._on_last_leg()[agent]  # reaching an intermediate waypoint is not success
         return terms
 
     def preview(self, z: np.ndarray, still: Optional[np.ndarray] = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -331,8 +334,7 @@ class WalkEnv(VecEnv):
         self.dist = terms["dist"]
         self.steps += 1
         success = terms["goal"] > 0
-        final = np.array([len(w) == 1 for w in self.waypoints])
-        for i in np.flatnonzero(~final & (terms["dist"] < cfg.waypoint_radius)):
+        for i in np.flatnonzero(~self._on_last_leg() & (terms["dist"] < cfg.waypoint_radius)):
             self.waypoints[i] = self.waypoints[i][1:]  # waypoint passed: head for the next one
             self.dist[i] = np.linalg.norm(self.waypoints[i][0] - pelvis_xy(self.seed_m[i, -1], self.g))
         fell = fallen(new)
