@@ -23,11 +23,11 @@ from egogen.scene import cache
 from egogen.scene.collision import CollisionWorld
 from egogen.scene.model import STRUCTURE_LABELS, Scene
 from egogen.scene.planning import GridGraph, PathResult, plan_path
-
-PATH_COMFORT_M = 0.5  # people keep about this far from furniture and walls when they can
 from egogen.scene.sampling import ObjectGoal, StartGoal, resolve_object_goal, sample_start_goal
 from egogen.scene.sdf_grid import SDFGrid
 from egogen.scene.walkable import DEFAULTS, WalkableMap, build_walkable_map
+
+PATH_COMFORT_M = 0.5  # people keep about this far from furniture and walls when they can
 
 
 class SceneSpecError(ValueError):
