@@ -1,9 +1,8 @@
-"""Test-time search over the policy's latent actions (GAMMA's sampling, depth 1).
+"""Test-time search over the policy's latent actions (after GAMMA's tree search, depth 1).
 
-GAMMA (Zhang and Tang, CVPR 2022, Sec. 3.4) and EgoGen's crowd generation do not execute the
-policy's action blindly at test time: they draw several latent codes from the policy, decode
-each into its motion primitive and keep the best by a cost. egogen does the same, one step
-ahead: for every person, ``candidates`` codes (the policy's mean plus draws from its Gaussian
+GAMMA (Zhang and Tang, CVPR 2022) does not execute the policy's action blindly at test time:
+it draws several latent codes from the policy, decodes each into its motion primitive and
+keeps the best by a cost. egogen does the same, one step ahead: for every person, ``candidates`` codes (the policy's mean plus draws from its Gaussian
 with its own spread) are decoded in one batched C-VAE call, scored with the training
 reward (:func:`~egogen.sim.rewards.total_reward`) plus hard penalties for what the dataset's
 quality gate rejects (a fall, markers inside furniture, touching another person), and the
