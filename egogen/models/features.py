@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from egogen.body.skeleton import PARENTS
-from egogen.motion.rot6d import mat_to_rot6d
+from egogen.motion.rot6d import mat_to_rot6d, rot6d_to_mat
 from egogen.rotations import aa_to_mat
 
 __all__ = [
@@ -69,22 +69,6 @@ GAZE_DIM = 2
 MOTION_PARENTS = tuple(PARENTS[:MOTION_JOINTS])
 
 _HAS_CHILD = frozenset(MOTION_PARENTS[1:])
-
-
-def _unit(a: torch.Tensor) -> torch.Tensor:
-    return a / (a * a).sum(-1, keepdim=True).clamp_min(1e-16).sqrt()
-
-
-def rot6d_to_mat_fast(x: torch.Tensor) -> torch.Tensor:
-    """(..., 6) -> (..., 3, 3): :func:`egogen.motion.rot6d.rot6d_to_mat` (Gram-Schmidt, columns
-    b1, b2, b1 x b2) with elementwise norms and cross product (several times faster on CPU
-    for the many 3-vectors of motion windows)."""
-    a1, a2 = x[..., :3], x[..., 3:6]
-    b1 = _unit(a1)
-    b2 = _unit(a2 - (b1 * a2).sum(-1, keepdim=True) * b1)
-    u, v = b1.unbind(-1), b2.unbind(-1)
-    b3 = torch.stack([u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]], dim=-1)
-    return torch.stack([b1, b2, b3], dim=-1)
 
 
 def _wrap(a):
@@ -189,7 +173,7 @@ def motion_to_joints(feat: torch.Tensor, rest_joints: torch.Tensor, fps: float =
         Matches ``smplx`` joints 0..21 (same frame) up to float error.
     """
     B, L, _ = feat.shape
-    R = rot6d_to_mat_fast(feat[..., :MOTION_JOINTS * 6].reshape(B, L, MOTION_JOINTS, 6))
+    R = rot6d_to_mat(feat[..., :MOTION_JOINTS * 6].reshape(B, L, MOTION_JOINTS, 6))
     v, w, h = feat[..., 132:134], feat[..., 134], feat[..., 135]
     psi = torch.cumsum(w, dim=1) / fps
     psi = torch.cat([torch.zeros_like(psi[:, :1]), psi[:, :-1]], dim=1)
@@ -233,7 +217,7 @@ def camera_window_features(T_world_camera: np.ndarray | torch.Tensor) -> torch.T
 def camera_from_features(feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, L, 9) camera features -> rotations (N, L, 3, 3) and translations (N, L, 3), m,
     relative to the window's first frame (Gram-Schmidt on the 6D part)."""
-    return rot6d_to_mat_fast(feat[..., :6]), feat[..., 6:9]
+    return rot6d_to_mat(feat[..., :6]), feat[..., 6:9]
 
 
 def gaze_features(direction: np.ndarray) -> np.ndarray:
