@@ -96,11 +96,13 @@ class WalkableMap:
         return self.origin + (rc[..., ::-1] + 0.5) * self.cell
 
     def _lookup(self, grid: np.ndarray, xy: np.ndarray, fill):
-        rc = self.world_to_cell(xy)
-        inside = (rc[..., 0] >= 0) & (rc[..., 0] < grid.shape[0]) & (rc[..., 1] >= 0) & (rc[..., 1] < grid.shape[1])
-        r = np.clip(rc[..., 0], 0, grid.shape[0] - 1)
-        c = np.clip(rc[..., 1], 0, grid.shape[1] - 1)
-        return np.where(inside, grid[r, c], fill)
+        xy = np.asarray(xy, float)
+        H, W = grid.shape
+        c = np.floor((xy[..., 0] - self.origin[0]) / self.cell)
+        r = np.floor((xy[..., 1] - self.origin[1]) / self.cell)
+        inside = (r >= 0) & (r < H) & (c >= 0) & (c < W)
+        flat = np.where(inside, r * W + c, 0).astype(np.intp)
+        return np.where(inside, grid.ravel()[flat], fill)
 
     def is_walkable(self, xy: np.ndarray) -> np.ndarray:
         """(...) bool for (..., 2) world xy points (False outside the grid)."""
