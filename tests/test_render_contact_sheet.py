@@ -53,6 +53,16 @@ def test_the_dot_goes_on_the_first_panel_without_rgb_and_off_image_gaze_is_not_d
     assert np.array_equal(off, clean)
 
 
+def test_a_palette_sheet_keeps_the_dot_and_at_most_its_colours(tmp_path):
+    f = _frame()
+    im = Image.open(contact_sheet({"a": f}, tmp_path / "p.png", gaze={"a": (10.0, 20.0)}, colours=16))
+    assert im.mode == "P" and len(im.getcolors()) <= 16
+    dot = np.asarray(im.convert("RGB")).astype(int)[TOP + 20, PAD + 10]
+    assert dot[0] > 200 and dot[1] < 100  # still red
+    with pytest.raises(ValueError):
+        contact_sheet({"a": f}, tmp_path / "p.png", colours=1)
+
+
 def test_empty_or_depthless_rows_raise(tmp_path):
     with pytest.raises(ValueError):
         contact_sheet({}, tmp_path / "s.png")

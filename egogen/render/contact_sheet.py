@@ -8,7 +8,7 @@ Two uses:
   depth, normals, instance and semantic segmentation) with the wearer's gaze drawn as a dot
   on the rgb panel. From the shell::
 
-      python -m egogen.render.contact_sheet DIR --engine cycles --frames 4 --out sheet.png
+      python -m egogen.render.contact_sheet DIR --engine cycles --frames 4 [--colours 256] --out sheet.png
 
   where ``DIR`` is the folder of ``egogen simulate`` and ``DIR/render-<engine>`` the one of
   ``egogen render DIR --engine <engine>``.
@@ -57,7 +57,7 @@ def colourise(name: str, image: np.ndarray, max_depth: float | None = None) -> n
 
 def contact_sheet(rows: dict[str, dict[str, np.ndarray]], path: str | Path, streams: Sequence[str] = STREAMS,
                   gaze: Optional[dict[str, Optional[tuple[float, float]]]] = None, title: str | None = None,
-                  max_depth: float | None = None) -> Path:
+                  max_depth: float | None = None, colours: int = 0) -> Path:
     """Write a PNG with one row per entry of ``rows`` and one column per stream (grey where a
     row lacks a stream); row labels at the left, stream names on top.
 
@@ -73,13 +73,18 @@ def contact_sheet(rows: dict[str, dict[str, np.ndarray]], path: str | Path, stre
         title: optional line written above the column names.
         max_depth: metres mapped to the top of the depth colour map (default: the largest
             depth of all rows).
+        colours: 0 for a full-colour PNG; 2-256 for a palette PNG of that many colours
+            (median cut, Floyd-Steinberg dithering): about half the file size, for docs.
     Returns:
         the path written.
     Raises:
-        ValueError: ``rows`` is empty or a row has no depth (the image size comes from it).
+        ValueError: ``rows`` is empty, a row has no depth (the image size comes from it) or
+            ``colours`` is not 0 or 2-256.
     """
     from PIL import Image, ImageDraw
 
+    if colours != 0 and not 2 <= colours <= 256:
+        raise ValueError(f"colours must be 0 (full colour) or 2-256, got {colours}")
     if not rows:
         raise ValueError("a contact sheet needs at least one row")
     if any("depth" not in o for o in rows.values()):
@@ -111,6 +116,9 @@ def contact_sheet(rows: dict[str, dict[str, np.ndarray]], path: str | Path, stre
             draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=GAZE_COLOUR)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if colours:
+        palette = sheet.quantize(colours, method=Image.Quantize.MEDIANCUT)
+        sheet = sheet.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG)
     sheet.save(path, optimize=True)
     return path
 
@@ -148,7 +156,7 @@ def gaze_pixels(gaze_direction: np.ndarray, camera) -> np.ndarray:
 
 
 def sample_sheet(source: str | Path, path: str | Path, engine: str = "cycles", render_dir: str | Path | None = None,
-                 key: str | None = None, frames: int = 4) -> dict:
+                 key: str | None = None, frames: int = 4, colours: int = 0) -> dict:
     """Contact sheet of one rendered sample: ``frames`` frames spread evenly over it (rows:
     the middle frames of ``frames`` equal parts of the rendered frames),
     rgb / depth / normal / instance / semantic (columns; grey where the engine lacks a
@@ -162,13 +170,14 @@ def sample_sheet(source: str | Path, path: str | Path, engine: str = "cycles", r
         render_dir: the rendered folder instead (``egogen render --out``).
         key: sample key (default: the first rendered sample).
         frames: rows (at most the sample's rendered frames).
+        colours: palette size of the PNG (0 = full colour), as :func:`contact_sheet`.
     Returns:
         ``{"out", "key", "engine", "frames" (rendered frame numbers shown), "times_s",
         "gaze_px" (list of [u, v] or None)}``.
     Raises:
         egogen.data.ShardError: a folder is not a dataset / render output.
         KeyError: ``key`` is not in the rendered folder or not in ``source``.
-        ValueError: the rendered folder is empty or ``frames`` < 1.
+        ValueError: the rendered folder is empty, ``frames`` < 1 or bad ``colours``.
     """
     from egogen.data.samples import decode_sample
     from egogen.data.shards import iter_samples
@@ -213,14 +222,14 @@ def sample_sheet(source: str | Path, path: str | Path, engine: str = "cycles", r
         times.append(round(t, 3))
     title = (f"{key}  {fr['engine']}  {fr['rig']} {fr['camera']['model']} {fr['width']}x{fr['height']}  "
              f"red dot: gaze")
-    out = contact_sheet(rows, path, STREAMS, gaze=marks, title=title)
+    out = contact_sheet(rows, path, STREAMS, gaze=marks, title=title, colours=colours)
     return {"out": str(out), "key": key, "engine": fr["engine"], "frames": [int(f) for f in picks], "times_s": times,
             "gaze_px": [None if m is None else [round(m[0], 2), round(m[1], 2)] for m in marks.values()]}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python -m egogen.render.contact_sheet DIR [--engine E] [--render R] [--key K]
-    [--frames N] [--out PNG]``: write :func:`sample_sheet` and print what it drew."""
+    [--frames N] [--colours C] [--out PNG]``: write :func:`sample_sheet` and print what it drew."""
     ap = argparse.ArgumentParser(prog="python -m egogen.render.contact_sheet",
                                  description="Contact sheet of one rendered sample: rgb, depth, normals, "
                                  "instance and semantic segmentation, gaze dot.")
@@ -229,10 +238,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--render", default=None, help="rendered folder (`egogen render --out`) instead")
     ap.add_argument("--key", default=None, help="sample key (default: the first rendered sample)")
     ap.add_argument("--frames", type=int, default=4, help="rows: frames spread over the sample (default 4)")
+    ap.add_argument("--colours", type=int, default=0,
+                    help="0: full colour; 2-256: a dithered palette PNG of that many colours (smaller, for docs)")
     ap.add_argument("--out", default="contact_sheet.png", help="PNG to write")
     a = ap.parse_args(argv)
     try:
-        rep = sample_sheet(a.source, a.out, engine=a.engine, render_dir=a.render, key=a.key, frames=a.frames)
+        rep = sample_sheet(a.source, a.out, engine=a.engine, render_dir=a.render, key=a.key, frames=a.frames,
+                           colours=a.colours)
     except (KeyError, ValueError, OSError, RuntimeError) as e:  # ShardError is a RuntimeError
         print(f"error: {e}", file=sys.stderr)
         return 2
