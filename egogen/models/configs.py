@@ -17,8 +17,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
-__all__ = ["VQVAEConfig", "WindowConfig", "TokenizerConfig", "CONFIGS", "get_config", "load_config",
-           "MOTION_QUANTIZERS"]
+__all__ = ["VQVAEConfig", "WindowConfig", "PretrainConfig", "TokenizerConfig", "CONFIGS", "get_config",
+           "load_config", "MOTION_QUANTIZERS"]
 
 MOTION_QUANTIZERS = ("pq1", "pq2", "rq")
 """Motion quantizer variants trained side by side (EgoLM PQ ablation, VIM's RQ-VAE)."""
@@ -72,6 +72,55 @@ class WindowConfig:
 
 
 @dataclass(frozen=True)
+class PretrainConfig:
+    """The multimodal masked model of stage ``pretrain`` (:mod:`egogen.models.multimodal`, 4M /
+    EgoM2P style).
+
+    Attributes:
+        modalities: token streams of the model, in the order of its modality table (each must
+            have a trained tokenizer in the run folder; ``text`` uses the BPE).
+        motion_tokenizer: which motion VQ-VAE gives the motion tokens (``pq2``: EgoLM's choice).
+        text_tokens: BPE tokens per window (the window's caption + ``<eos>``, padded; pads are
+            never inputs nor targets).
+        dim, heads, encoder_layers, decoder_layers, ff_mult, dropout: the transformer
+            (pre-norm ``torch.nn.TransformerEncoder`` / ``TransformerDecoder`` layers, feed-forward
+            ``ff_mult * dim``).
+        input_budget, target_budget: tokens the encoder sees / the decoder predicts per window
+            (4M's input and target token budgets), split over the modalities by
+            :func:`~egogen.models.multimodal.dirichlet_budgets`.
+        alpha: Dirichlet concentration of the budget split, the same for every modality (4M:
+            small alphas put most of a budget on one modality, so single modalities learn to
+            predict others).
+        steps, batch_size, lr, weight_decay, warmup: AdamW with linear warm-up then cosine decay
+            to 10 %.
+        eval_every, checkpoint_every: held-out loss period and checkpoint period (steps).
+        decode_steps: steps of the any-to-any decoding used by the evaluation tasks (1: one
+            shot; more: most confident tokens first, as 4M / MaskGIT).
+    """
+
+    modalities: tuple = ("motion", "camera", "gaze", "text")
+    motion_tokenizer: str = "pq2"
+    text_tokens: int = 16
+    dim: int = 64
+    heads: int = 4
+    encoder_layers: int = 2
+    decoder_layers: int = 2
+    ff_mult: int = 2
+    dropout: float = 0.0
+    input_budget: int = 48
+    target_budget: int = 48
+    alpha: float = 0.5
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup: int = 30
+    eval_every: int = 100
+    checkpoint_every: int = 100
+    decode_steps: int = 1
+
+
+@dataclass(frozen=True)
 class TokenizerConfig:
     """Everything ``egogen train-model --stage tokenizers`` trains, and how.
 
@@ -95,6 +144,8 @@ class TokenizerConfig:
         steps, batch_size, lr, weight_decay: optimisation (AdamW, cosine decay to 10 %).
         eval_every: held-out evaluation period (steps); checkpoint_every: checkpoint period.
         text_vocab_size: BPE vocabulary size (byte-level, so any text round-trips).
+        pretrain: the multimodal masked model trained on the tokens (stage ``pretrain``); its
+            keys do not take part in the tokenizer stage's ``--resume`` check.
     """
 
     name: str = "tiny"
@@ -113,6 +164,7 @@ class TokenizerConfig:
     eval_every: int = 100
     checkpoint_every: int = 100
     text_vocab_size: int = 400
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def to_dict(self) -> dict:
         """JSON-ready dict (tuples as lists)."""
@@ -132,7 +184,10 @@ CONFIGS: dict[str, TokenizerConfig] = {
                            dead_code_threshold=2.0),
         gaze=VQVAEConfig(width=48, res_blocks=2, down=1, code_dim=16, codebook_size=256, decay=0.99,
                          dead_code_threshold=2.0),
-        steps=2000, batch_size=64, lr=1e-3, eval_every=250, checkpoint_every=250, text_vocab_size=2000),
+        steps=2000, batch_size=64, lr=1e-3, eval_every=250, checkpoint_every=250, text_vocab_size=2000,
+        pretrain=PretrainConfig(text_tokens=24, dim=128, heads=4, encoder_layers=2, decoder_layers=2, ff_mult=2,
+                                dropout=0.1, input_budget=48, target_budget=48, steps=2000, batch_size=64, lr=5e-4,
+                                warmup=100, eval_every=250, checkpoint_every=250)),
     # the papers' sizes (GPU): EgoLM motion 2 x 8192 x 64, EgoM2P camera / gaze 30 tokens of 256
     "base": TokenizerConfig(
         name="base",
@@ -143,7 +198,11 @@ CONFIGS: dict[str, TokenizerConfig] = {
                            dead_code_threshold=2.0),
         gaze=VQVAEConfig(width=128, res_blocks=3, down=1, code_dim=32, codebook_size=256, decay=0.99,
                          dead_code_threshold=2.0),
-        steps=100_000, batch_size=256, lr=2e-4, eval_every=2000, checkpoint_every=2000, text_vocab_size=8000),
+        steps=100_000, batch_size=256, lr=2e-4, eval_every=2000, checkpoint_every=2000, text_vocab_size=8000,
+        pretrain=PretrainConfig(text_tokens=32, dim=512, heads=8, encoder_layers=8, decoder_layers=8, ff_mult=4,
+                                dropout=0.1, input_budget=128, target_budget=128, alpha=0.2, steps=100_000,
+                                batch_size=256, lr=1e-4, warmup=5000, eval_every=5000, checkpoint_every=5000,
+                                decode_steps=8)),
 }
 """The named configurations."""
 

@@ -43,7 +43,7 @@ from egogen.models.features import (CAMERA_DIM, FPS, GAZE_DIM, MOTION_DIM, MOTIO
                                     camera_window_features, gaze_features, motion_features)
 
 __all__ = ["TokenizerDataError", "Windows", "TokenizerData", "load_tokenizer_data", "episode_id",
-           "heldout_episodes", "MODALITIES", "sample_texts"]
+           "heldout_episodes", "MODALITIES", "sample_texts", "caption_spans"]
 
 MODALITIES = ("motion", "camera", "gaze")
 """The windowed modalities the VQ-VAE tokenizers train on (text is handled by BPE)."""
@@ -152,6 +152,8 @@ class TokenizerData:
             is present; it may hold 0 windows).
         text: ``train`` / ``heldout`` -> list of strings.
         episodes: ``train`` / ``heldout`` -> sorted episode ids.
+        captions: sample key -> :func:`caption_spans` of its ``text.json`` (samples without
+            one are absent).
         report: counts: samples, episodes, windows per split and modality, members missing
             (member -> samples), samples too short, shards skipped.
     """
@@ -161,6 +163,7 @@ class TokenizerData:
     text: dict
     episodes: dict
     report: dict = field(default_factory=dict)
+    captions: dict = field(default_factory=dict)
 
 
 def sample_texts(text: dict) -> list[str]:
@@ -168,6 +171,21 @@ def sample_texts(text: dict) -> list[str]:
     out = [text.get("instruction"), text.get("description")]
     out += [c.get("text") for c in text.get("captions") or [] if isinstance(c, dict)]
     return [s for s in out if isinstance(s, str) and s.strip()]
+
+
+def caption_spans(text: dict) -> dict:
+    """The timed text of a ``text.json``, for per-window text (stage ``pretrain``).
+
+    Returns:
+        ``instruction`` (str or None) and ``captions``: [(start_s, end_s, text)] in episode
+        seconds, in file order.
+    """
+    caps = []
+    for c in text.get("captions") or []:
+        if isinstance(c, dict) and isinstance(c.get("text"), str) and c["text"].strip():
+            caps.append((float(c.get("start_ns", 0)) * 1e-9, float(c.get("end_ns", 0)) * 1e-9, c["text"]))
+    inst = text.get("instruction")
+    return {"instruction": inst if isinstance(inst, str) and inst.strip() else None, "captions": caps}
 
 
 def _load_npz(data: bytes) -> dict:
@@ -241,7 +259,9 @@ def _sample_streams(key: str, members: dict, rest: _RestJoints, missing: Counter
             out["gaze"] = gaze_features(z["direction"])
     if "text.json" in members:
         try:
-            out["text"] = sample_texts(json.loads(members["text.json"]))
+            tj = json.loads(members["text.json"])
+            out["text"] = sample_texts(tj)
+            out["captions"] = caption_spans(tj)
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
             raise TokenizerDataError(f"{where}: sample {key}: text.json is not valid JSON ({e}); regenerate the "
                                      "shard or check it with `egogen validate`.") from e
@@ -352,4 +372,5 @@ def load_tokenizer_data(data_dir: str | os.PathLike, length: int = 60, stride: i
         "skipped_shards": skipped, "window_length": length,
     }
     return TokenizerData(train=out["train"], heldout=out["heldout"], text=text,
-                         episodes={"train": sorted(set(eps) - held), "heldout": sorted(held)}, report=report)
+                         episodes={"train": sorted(set(eps) - held), "heldout": sorted(held)}, report=report,
+                         captions={k: v["captions"] for k, v in streams.items() if "captions" in v})

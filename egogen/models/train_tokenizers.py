@@ -48,7 +48,8 @@ from egogen.models.data import TokenizerData, load_tokenizer_data
 from egogen.models.features import (camera_errors, gaze_angle_deg, motion_to_joints, mpjpe_mm)
 from egogen.models.vqvae import ConvVQVAE
 
-__all__ = ["train_tokenizers", "model_specs", "load_tokenizer", "TokenizerRunError", "STD_FLOOR"]
+__all__ = ["train_tokenizers", "model_specs", "load_tokenizer", "TokenizerRunError", "STD_FLOOR",
+           "tokenizer_run_diff", "tokenizers_complete"]
 
 STD_FLOOR = 1e-2
 """Smallest per-channel std used to normalise features (channels that barely vary in the
@@ -294,9 +295,35 @@ def _train_text(cfg: TokenizerConfig, data: TokenizerData, out: Path, resume: bo
 
 
 def _run_config(cfg: TokenizerConfig, seed: int, data_dir: Path, body_model) -> dict:
-    return {"stage": "tokenizers", "config": cfg.to_dict(), "seed": seed, "data": str(data_dir.resolve()),
+    conf = {k: v for k, v in cfg.to_dict().items() if k != "pretrain"}  # the pretrain stage checks its own keys
+    return {"stage": "tokenizers", "config": conf, "seed": seed, "data": str(data_dir.resolve()),
             "data_index_sha256": _sha256(data_dir / "index.json") if (data_dir / "index.json").is_file() else None,
             "body_model": str(body_model) if body_model else None}
+
+
+def tokenizer_run_diff(out_dir: str | os.PathLike, config: str | TokenizerConfig, seed: int,
+                       data_dir: str | os.PathLike, body_model: Optional[str | os.PathLike] = None) -> list[str]:
+    """Which run options differ between the tokenizer run in ``out_dir`` and these.
+
+    Returns:
+        sorted keys of ``config.json`` that differ (``config``, ``seed``, ``data``,
+        ``data_index_sha256``, ``body_model``); ``["config.json"]`` when ``out_dir`` holds no run.
+    """
+    cfg = config if isinstance(config, TokenizerConfig) else load_config(config)
+    path = Path(out_dir) / "config.json"
+    if not path.is_file():
+        return ["config.json"]
+    old, run = json.loads(path.read_text()), _run_config(cfg, seed, Path(data_dir), body_model)
+    return sorted(k for k in set(old) | set(run) if old.get(k) != run.get(k))
+
+
+def tokenizers_complete(out_dir: str | os.PathLike) -> bool:
+    """True when ``out_dir`` holds a finished tokenizer stage (``metrics.json`` is written at its end)."""
+    path = Path(out_dir) / "metrics.json"
+    if not path.is_file():
+        return False
+    m = json.loads(path.read_text())
+    return all(k in m for k in ("motion", "camera", "gaze", "text"))
 
 
 def train_tokenizers(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
@@ -340,8 +367,7 @@ def train_tokenizers(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
         if not cfg_path.is_file():
             raise TokenizerRunError(f"--resume: {out} holds no tokenizer run (no config.json); start one without "
                                     "--resume")
-        old = json.loads(cfg_path.read_text())
-        diff = sorted(k for k in set(old) | set(run) if old.get(k) != run.get(k))
+        diff = tokenizer_run_diff(out, cfg, seed, data_dir, body_model)
         if diff:
             raise TokenizerRunError(f"--resume: {out} was started with other {', '.join(diff)}; resume with the same "
                                     "--data, --config and --seed (and unchanged data), or choose another --out")
@@ -370,5 +396,8 @@ def train_tokenizers(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
             metrics[spec["modality"]] = m
     metrics["wall_s"] = round(time.time() - t_start, 2)
     metrics["torch_threads"] = torch.get_num_threads()
-    _atomic_json(out / "metrics.json", metrics)
+    mpath = out / "metrics.json"
+    if mpath.is_file():  # keep what later stages wrote (stage pretrain's ``pretrain`` key)
+        metrics = {**{k: v for k, v in json.loads(mpath.read_text()).items() if k == "pretrain"}, **metrics}
+    _atomic_json(mpath, metrics)
     return metrics

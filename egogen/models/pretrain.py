@@ -1,0 +1,584 @@
+"""Stage ``pretrain`` of ``egogen train-model``: the multimodal masked model on the tokens of
+the run's tokenizers, and its first evaluation tasks.
+
+Reads the run folder of stage ``tokenizers`` (same ``--data``, ``--config``, ``--seed``: the
+same windows and train / held-out split): the motion VQ-VAE named by
+``pretrain.motion_tokenizer`` (default PQ=2), the camera and gaze VQ-VAEs and the text BPE.
+Every 2 s window of a sample becomes one row of tokens (:func:`tokenize_windows`): each
+modality the window has (motion, camera, gaze streams; text = the caption that overlaps the
+window most, else the sample's instruction) gives its tokens, a missing one is simply absent
+from the row. The model (:class:`~egogen.models.multimodal.MultimodalMaskedModel`) is trained
+with 4M's Dirichlet input / target budgets; the modality table is built from the tokenizers
+(:func:`modality_table`).
+
+Run-folder files added::
+
+    pretrain.pt   model + optimiser + RNG + step + history + modality table; atomic, every
+                  ``checkpoint_every`` steps; ``done`` once trained
+    metrics.json  the tokenizer metrics plus a ``pretrain`` key (merged, never replaced)
+
+Evaluation tasks (held-out windows, :data:`TASKS`), each next to a baseline: full-body tracking
+from the head-camera trajectory alone (EgoLM's 1-point tracking; MPJPE full / upper / lower
+body, mm) and gaze from the head-camera trajectory (angle, degrees). The baseline is the
+nearest training window by head-camera trajectory (its own motion / gaze, not tokens).
+
+Deterministic for a seed on one machine and thread count: the model starts from
+``torch.manual_seed(seed)``, batches and masks come from generators seeded by (seed, step), the
+global RNG (dropout) is checkpointed, so a resumed run ends with the weights of an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from egogen.models.configs import TokenizerConfig, load_config
+from egogen.models.data import TokenizerData, load_tokenizer_data
+from egogen.models.features import FPS, gaze_angle_deg, motion_to_joints, mpjpe_mm
+from egogen.models.multimodal import (MultimodalMaskedModel, TokenModality, masked_loss, predict_tokens,
+                                      sample_masks, table_slices, to_flat)
+
+__all__ = ["PretrainRunError", "TokenWindows", "Task", "TASKS", "LOWER_BODY", "UPPER_BODY", "modality_table",
+           "tokenize_windows", "train_pretrain", "pretrain_run_diff", "load_pretrained", "evaluate_tasks",
+           "pretrain_complete", "window_text"]
+
+CHECKPOINT = "pretrain.pt"
+LOWER_BODY = (1, 2, 4, 5, 7, 8, 10, 11)
+"""SMPL-X hips, knees, ankles, feet (AvatarPoser / EgoLM's lower body)."""
+UPPER_BODY = (3, 6, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21)
+"""SMPL-X spine, neck, head, collars, shoulders, elbows, wrists (the pelvis is in neither)."""
+
+
+class PretrainRunError(RuntimeError):
+    """Stage pretrain cannot start or resume in a run folder (the message says what to run)."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One any-to-any evaluation task.
+
+    Attributes:
+        name: metrics key. inputs: given modalities. target: predicted modality.
+        paper: which seed-paper task it corresponds to.
+    """
+
+    name: str
+    inputs: tuple
+    target: str
+    paper: str
+
+
+TASKS = (
+    Task("tracking_1pt", ("camera",), "motion", "EgoLM 1-point full-body tracking (head pose only, no video)"),
+    Task("gaze_from_camera", ("camera",), "gaze", "EgoM2P gaze estimation uses RGB (+ camera); here camera only"),
+)
+"""The evaluation tasks run after training (both on held-out windows)."""
+
+
+@dataclass
+class TokenWindows:
+    """Windows as rows of tokens over the modality table.
+
+    Attributes:
+        ids: (N, S) int64 token ids within each codebook (0 where absent), S = table tokens.
+        avail: (N, S) bool, positions holding a token (absent modalities and text padding: False).
+        keys: (N,) sample key of each row; starts: (N,) int64 first frame in its sample.
+        index: modality -> (N,) int64 row of that modality's
+            :class:`~egogen.models.data.Windows` (-1 where the window lacks it; text: 0 / -1).
+    """
+
+    ids: torch.Tensor
+    avail: torch.Tensor
+    keys: list
+    starts: np.ndarray
+    index: dict
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _atomic_json(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def _atomic_save(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def _need(out: Path, cmd: str) -> str:
+    return (f"{out} holds no trained tokenizers for it; run `egogen train-model --stage tokenizers --data DIR "
+            f"--config {cmd} --out {out}` first (or `egogen train-model --data DIR --config {cmd} --out {out}`, "
+            "which runs every stage)")
+
+
+def modality_table(run_dir: str | os.PathLike, cfg: TokenizerConfig) -> tuple[tuple[TokenModality, ...], dict]:
+    """The modality table of a run folder's tokenizers.
+
+    Args:
+        run_dir: folder of a finished tokenizer stage.
+        cfg: the run's configuration (``cfg.pretrain.modalities``, ``motion_tokenizer``,
+            ``text_tokens``).
+    Returns:
+        (table, absent): the rows for the modalities that have a tokenizer, in
+        ``cfg.pretrain.modalities`` order; ``absent``: modality -> why it is left out (the
+        tokenizer stage skipped it for lack of data).
+    Raises:
+        PretrainRunError: the tokenizer stage has not run (or not finished) in ``run_dir``.
+    """
+    from egogen.models.text import SPECIAL_TOKENS, load_bpe
+    from egogen.models.train_tokenizers import load_tokenizer
+
+    out = Path(run_dir)
+    mpath = out / "metrics.json"
+    if not mpath.is_file():
+        raise PretrainRunError(_need(out, cfg.name))
+    metrics = json.loads(mpath.read_text())
+    table, absent = [], {}
+    for name in cfg.pretrain.modalities:
+        if name == "text":
+            if "skipped" in metrics.get("text", {}):
+                absent[name] = metrics["text"]["skipped"]
+                continue
+            if not (out / "tokenizer.json").is_file():
+                raise PretrainRunError(_need(out, cfg.name))
+            tok = load_bpe(out / "tokenizer.json")
+            table.append(TokenModality("text", tok.get_vocab_size(), cfg.pretrain.text_tokens, 1, "tokenizer.json",
+                                       pad_id=tok.token_to_id(SPECIAL_TOKENS[0])))
+            continue
+        if name not in ("motion", "camera", "gaze"):
+            raise ValueError(f"unknown pretrain modality {name!r} (motion, camera, gaze, text)")
+        file = f"motion_{cfg.pretrain.motion_tokenizer}" if name == "motion" else name
+        rec = metrics.get("motion", {}).get(cfg.pretrain.motion_tokenizer) if name == "motion" else metrics.get(name)
+        if rec is not None and "skipped" in rec:
+            absent[name] = rec["skipped"]
+            continue
+        if not (out / f"{file}.pt").is_file():
+            raise PretrainRunError(f"no {file}.pt: " + _need(out, cfg.name) +
+                                   ("" if name != "motion" else f" with motion quantizer "
+                                    f"{cfg.pretrain.motion_tokenizer} in motion_quantizers"))
+        vq = load_tokenizer(out, file)
+        steps = cfg.windows.length // vq.downsample
+        table.append(TokenModality(name, vq.quantizer.codebook_size, steps * vq.quantizer.num, vq.quantizer.num,
+                                   f"{file}.pt"))
+    if not table:
+        raise PretrainRunError(f"no modality of {cfg.pretrain.modalities} has a tokenizer in {out}")
+    return tuple(table), absent
+
+
+def window_text(captions: Optional[dict], start: int, length: int, fps: float = FPS) -> Optional[str]:
+    """The text of a window: the caption whose span overlaps frames [start, start + length)
+    most (the first on ties), else the sample's instruction, else None.
+
+    Args:
+        captions: :func:`egogen.models.data.caption_spans` of the sample (or None).
+        start, length: window frames; fps: frame rate.
+    """
+    if not captions:
+        return None
+    a, b = start / fps, (start + length) / fps
+    best, text = 0.0, None
+    for s, e, t in captions["captions"]:
+        ov = min(b, e) - max(a, s)
+        if ov > best:
+            best, text = ov, t
+    return text if text is not None else captions.get("instruction")
+
+
+def _local_starts(w) -> np.ndarray:
+    """Each window's first frame within its sample (the first window of a sample is at 0)."""
+    if len(w) == 0:
+        return np.zeros(0, np.int64)
+    first = np.full(len(w.keys), np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(first, w.sample, w.starts)
+    return w.starts - first[w.sample]
+
+
+def tokenize_windows(data: TokenizerData, table, tokenizers: dict, length: int) -> dict:
+    """Tokenize every window of both splits into rows over the modality table.
+
+    Args:
+        data: windows and captions (:func:`egogen.models.data.load_tokenizer_data`).
+        table: the modality table; tokenizers: name -> ConvVQVAE (eval) or the BPE (``text``).
+        length: frames per window.
+    Returns:
+        ``train`` / ``heldout`` -> :class:`TokenWindows`. A row exists for every (sample, start)
+        at which any windowed modality (motion, camera, gaze) has a window.
+    """
+    from egogen.models.text import SPECIAL_TOKENS
+
+    sl = table_slices(table)
+    S = sum(m.tokens for m in table)
+    out = {}
+    for split in ("train", "heldout"):
+        wins = getattr(data, split)
+        rows: dict = {}
+        local = {}
+        for m in table:
+            if m.name == "text":
+                continue
+            w = wins[m.name]
+            local[m.name] = _local_starts(w)
+            for i in range(len(w)):
+                rows.setdefault((w.keys[w.sample[i]], int(local[m.name][i])), {})[m.name] = i
+        order = sorted(rows)
+        N = len(order)
+        ids = torch.zeros(N, S, dtype=torch.long)
+        avail = torch.zeros(N, S, dtype=torch.bool)
+        index = {m.name: np.full(N, -1, np.int64) for m in table}
+        for m in table:
+            if m.name == "text":
+                continue
+            r = np.array([j for j, k in enumerate(order) if m.name in rows[k]], np.int64)
+            if len(r) == 0:
+                continue
+            wi = np.array([rows[order[j]][m.name] for j in r], np.int64)
+            index[m.name][r] = wi
+            toks = []
+            for a in range(0, len(wi), 256):
+                toks.append(to_flat(tokenizers[m.name].encode(wins[m.name].get(wi[a:a + 256])["x"]), m))
+            ids[torch.from_numpy(r), sl[m.name]] = torch.cat(toks)
+            avail[torch.from_numpy(r), sl[m.name]] = True
+        for m in table:
+            if m.name != "text":
+                continue
+            tok = tokenizers["text"]
+            eos = tok.token_to_id(SPECIAL_TOKENS[2])
+            for j, (key, start) in enumerate(order):
+                t = window_text(data.captions.get(key), start, length)
+                if t is None:
+                    continue
+                x = (tok.encode(t).ids[:m.tokens - 1] + [eos])
+                ids[j, sl["text"].start:sl["text"].start + len(x)] = torch.tensor(x)
+                avail[j, sl["text"].start:sl["text"].start + len(x)] = True
+                index["text"][j] = 0
+        out[split] = TokenWindows(ids, avail, [k for k, _ in order], np.array([s for _, s in order], np.int64), index)
+    return out
+
+
+def _load_tokenizers(run_dir: Path, table) -> dict:
+    from egogen.models.text import load_bpe
+    from egogen.models.train_tokenizers import load_tokenizer
+
+    return {m.name: load_bpe(run_dir / m.tokenizer) if m.name == "text" else load_tokenizer(run_dir, m.tokenizer[:-3])
+            for m in table}
+
+
+def _build(table, cfg: TokenizerConfig) -> MultimodalMaskedModel:
+    p = cfg.pretrain
+    return MultimodalMaskedModel(table, p.dim, p.heads, p.encoder_layers, p.decoder_layers, p.ff_mult, p.dropout)
+
+
+def load_pretrained(run_dir: str | os.PathLike, device: str = "cpu") -> MultimodalMaskedModel:
+    """The trained multimodal model of a run folder, in eval mode (``model.table`` is its
+    modality table).
+
+    Raises:
+        FileNotFoundError: no ``pretrain.pt`` (run ``egogen train-model --stage pretrain``).
+    """
+    from egogen.models.configs import config_from_dict
+
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        raise FileNotFoundError(f"no {CHECKPOINT} in {run_dir}; train it with `egogen train-model --stage pretrain`")
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    model = _build(tuple(TokenModality(**m) for m in ck["table"]), config_from_dict(ck["config"]))
+    model.load_state_dict(ck["model"])
+    return model.to(device).eval()
+
+
+def pretrain_complete(run_dir: str | os.PathLike) -> bool:
+    """True when ``run_dir`` holds a finished pretrain stage (its metrics in ``metrics.json``)."""
+    path = Path(run_dir) / "metrics.json"
+    ck = Path(run_dir) / CHECKPOINT
+    return path.is_file() and ck.is_file() and "pretrain" in json.loads(path.read_text())
+
+
+def _lr(step: int, total: int, lr: float, warmup: int) -> float:
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    f = (step - warmup) / max(total - warmup, 1)
+    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(f, 1.0))))
+
+
+def _fixed_masks(tw: TokenWindows, table, cfg, seed: int, tag: int, n: int = 256):
+    """A fixed subset of rows with fixed masks, for comparable losses across steps."""
+    g = np.random.default_rng([seed, tag])
+    rows = np.sort(g.permutation(len(tw))[:n])
+    inp, tgt = sample_masks(tw.avail[rows], table, cfg.input_budget, cfg.target_budget, cfg.alpha, g)
+    return tw.ids[rows], inp, tgt
+
+
+@torch.no_grad()
+def _eval_loss(model, fixed, device, chunk: int = 64) -> dict:
+    was = model.training
+    model.eval()
+    ids, inp, tgt = fixed
+    tot, per, n = 0.0, {}, 0
+    for a in range(0, len(ids), chunk):
+        s = slice(a, a + chunk)
+        loss, losses, _ = masked_loss(model, ids[s].to(device), inp[s].to(device), tgt[s].to(device))
+        w = len(ids[s])
+        tot += float(loss) * w
+        n += w
+        for k, v in losses.items():
+            per.setdefault(k, []).append((v, w))
+    model.train(was)
+    return {"loss": tot / max(n, 1), **{f"loss_{k}": sum(v * w for v, w in x) / sum(w for _, w in x)
+                                        for k, x in per.items()}}
+
+
+def _mpjpe_parts(jp: torch.Tensor, jg: torch.Tensor) -> dict:
+    """(N, L, 22, 3) predicted / true joints -> per-window errors, mm."""
+    rel_p, rel_g = jp - jp[:, :, :1], jg - jg[:, :, :1]
+    e = (rel_p - rel_g).norm(dim=-1) * 1000.0
+    return {"mpjpe_mm": e.mean(dim=(1, 2)), "upper_mm": e[:, :, list(UPPER_BODY)].mean(dim=(1, 2)),
+            "lower_mm": e[:, :, list(LOWER_BODY)].mean(dim=(1, 2)),
+            "window_mpjpe_mm": mpjpe_mm(jp, jg, root_relative=False)}
+
+
+def _nearest(train_x: torch.Tensor, query_x: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest training window (L2 over per-channel standardised features)."""
+    d = train_x.shape[-1]
+    flat = train_x.reshape(-1, d)
+    mean, std = flat.mean(0), flat.std(0).clamp(min=1e-6)
+    a = ((train_x - mean) / std).reshape(len(train_x), -1).double()
+    b = ((query_x - mean) / std).reshape(len(query_x), -1).double()
+    return torch.cdist(b, a).argmin(dim=1)
+
+
+@torch.no_grad()
+def evaluate_tasks(model: MultimodalMaskedModel, data: TokenizerData, tw: dict, tokenizers: dict,
+                   decode_steps: int = 1, chunk: int = 128) -> dict:
+    """Run :data:`TASKS` on the held-out windows, each next to its nearest-neighbour baseline.
+
+    Args:
+        model: the trained model; data: the windows (features for decoding and baselines);
+        tw: :func:`tokenize_windows` of ``data``; tokenizers: name -> VQ-VAE / BPE.
+        decode_steps: :func:`~egogen.models.multimodal.predict_tokens` steps.
+    Returns:
+        task name -> {``model``: metrics, ``baseline_nn``: metrics, ``tokenizer_bound``: the
+        target's own tokenizer round trip on the same windows (the floor of any token
+        prediction), ``token_accuracy``, ``windows``, ``inputs``, ``target``} or {``skipped``:
+        why}. tracking: ``mpjpe_mm`` (22 joints, pelvis-relative), ``upper_mm``, ``lower_mm``,
+        ``window_mpjpe_mm`` (window frame, with the root trajectory); gaze: ``angle_deg``.
+    """
+    names = {m.name for m in model.table}
+    held, train = tw["heldout"], tw["train"]
+    dev = model.mod_emb.device
+    out = {}
+    for task in TASKS:
+        need = set(task.inputs) | {task.target}
+        if not need <= names:
+            out[task.name] = {"skipped": f"modalities {sorted(need - names)} are not in the model"}
+            continue
+        rows = np.where(np.all([held.index[n] >= 0 for n in need], axis=0))[0]
+        trows = np.where(np.all([train.index[n] >= 0 for n in need], axis=0))[0]
+        if len(rows) == 0 or len(trows) == 0:
+            out[task.name] = {"skipped": "no held-out (or training) windows with " + ", ".join(sorted(need))}
+            continue
+        tm = {m.name: m for m in model.table}[task.target]
+        sl = model.slices[task.target]
+        vq = tokenizers[task.target]
+        acc_m, acc_b, acc_t, correct = {}, {}, {}, []
+        # baseline: nearest training window by the input stream (camera trajectory)
+        key_in = task.inputs[0]
+        tr_in = data.train[key_in].get(train.index[key_in][trows])["x"]
+        for a in range(0, len(rows), chunk):
+            r = rows[a:a + chunk]
+            given = {n: held.ids[r][:, model.slices[n]].to(dev) for n in task.inputs}
+            pred = predict_tokens(model, given, task.target, steps=decode_steps).cpu()
+            correct.append((pred.reshape(len(r), -1) == held.ids[r][:, sl]).float().mean(1))
+            gt = data.heldout[task.target].get(held.index[task.target][r])
+            x_pred = vq.decode(pred)
+            x_tok = vq.decode(held.ids[r][:, sl].reshape(pred.shape))
+            nn_idx = _nearest(tr_in, data.heldout[key_in].get(held.index[key_in][r])["x"])
+            x_nn = data.train[task.target].get(train.index[task.target][trows][nn_idx.numpy()])["x"]
+            for acc, x in ((acc_m, x_pred), (acc_b, x_nn), (acc_t, x_tok)):
+                if task.target == "motion":
+                    jg = motion_to_joints(gt["x"], gt["rest_joints"])
+                    for k, v in _mpjpe_parts(motion_to_joints(x, gt["rest_joints"]), jg).items():
+                        acc.setdefault(k, []).append(v)
+                else:
+                    acc.setdefault("angle_deg", []).append(gaze_angle_deg(x, gt["x"]))
+        mean = lambda d: {k: float(torch.cat(v).mean()) for k, v in d.items()}  # noqa: E731
+        out[task.name] = {"inputs": list(task.inputs), "target": task.target, "paper": task.paper,
+                          "windows": int(len(rows)), "model": mean(acc_m), "baseline_nn": mean(acc_b),
+                          "tokenizer_bound": mean(acc_t), "token_accuracy": float(torch.cat(correct).mean()),
+                          "target_tokenizer": tm.tokenizer, "baseline_train_windows": int(len(trows))}
+    return out
+
+
+def _run_config(cfg: TokenizerConfig, seed: int, run_dir: Path, table) -> dict:
+    return {"stage": "pretrain", "pretrain": cfg.to_dict()["pretrain"], "seed": seed,
+            "tokenizers": {m.tokenizer: _sha256(run_dir / m.tokenizer) for m in table}}
+
+
+def pretrain_run_diff(run_dir: str | os.PathLike, config: str | TokenizerConfig, seed: int) -> list[str]:
+    """Which options differ between the pretrain checkpoint in ``run_dir`` and these
+    (``pretrain`` config, ``seed``, ``tokenizers`` hashes); ``[CHECKPOINT]`` when there is none."""
+    cfg = config if isinstance(config, TokenizerConfig) else load_config(config)
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        return [CHECKPOINT]
+    old = torch.load(path, map_location="cpu", weights_only=False)["run"]
+    table, _ = modality_table(run_dir, cfg)
+    run = _run_config(cfg, seed, Path(run_dir), table)
+    return sorted(k for k in set(old) | set(run) if old.get(k) != run.get(k))
+
+
+def train_pretrain(data_dir: str | os.PathLike, out_dir: str | os.PathLike, config: str | TokenizerConfig = "tiny",
+                   seed: int = 0, resume: bool = False, body_model: Optional[str | os.PathLike] = None,
+                   skip_corrupt: bool = False, device: Optional[str] = None,
+                   progress: Optional[Callable[[str, int, int, dict], None]] = None,
+                   data: Optional[TokenizerData] = None) -> dict:
+    """Train the multimodal masked model on the tokens of a finished tokenizer run, evaluate it
+    and merge its metrics into ``metrics.json`` under ``pretrain``.
+
+    Args:
+        data_dir: the dataset the tokenizers were trained on (``--data``).
+        out_dir: the run folder holding the tokenizers (``--out`` of stage tokenizers).
+        config: ``tiny`` / ``small`` / ``base``, a file, or a
+            :class:`~egogen.models.configs.TokenizerConfig` (its ``pretrain`` part sizes the model).
+        seed: run seed (the model's initial weights, batches, masks).
+        resume: continue from ``pretrain.pt`` (same pretrain config, seed and tokenizers).
+        body_model: as for the tokenizers (forward kinematics of the tracking metrics).
+        skip_corrupt: as for the tokenizers.
+        device: torch device (None: ``cuda`` when available, else ``cpu``).
+        progress: ``progress(task, done, total, info)``; tasks ``load``, ``tokens``, ``pretrain``
+            (steps; info: loss), ``eval``.
+        data: already-loaded windows (the same ``load_tokenizer_data`` call; saves reading the
+            shards again).
+    Returns:
+        The ``pretrain`` metrics: ``table`` (the modality table), ``absent`` (modalities left out
+        and why), ``parameters``, ``steps``, ``train_rows`` / ``heldout_rows``, ``initial`` and
+        ``final`` fixed-mask losses on a training subset (``train``) and the held-out windows
+        (``heldout``), ``history``, ``tasks`` (:func:`evaluate_tasks`), ``device``, ``wall_s``.
+    Raises:
+        PretrainRunError: no finished tokenizer stage in ``out_dir`` (the message names the command
+            to run), tokenizers trained with other --data / --config / --seed, a pretrain run
+            present without ``resume``, or ``resume`` with other options.
+    """
+    from egogen.models.train_tokenizers import tokenizer_run_diff, tokenizers_complete
+
+    t_start = time.time()
+    cfg = config if isinstance(config, TokenizerConfig) else load_config(config)
+    p = cfg.pretrain
+    data_dir, out = Path(data_dir), Path(out_dir)
+    if not tokenizers_complete(out):
+        raise PretrainRunError(_need(out, cfg.name))
+    diff = tokenizer_run_diff(out, cfg, seed, data_dir, body_model)
+    if diff:
+        raise PretrainRunError(f"the tokenizers in {out} were trained with other {', '.join(diff)}; stage pretrain "
+                               "reads their windows and split, so pass the same --data, --config and --seed (or "
+                               "train new tokenizers in another --out)")
+    table, absent = modality_table(out, cfg)
+    run = _run_config(cfg, seed, out, table)
+    path = out / CHECKPOINT
+    ck = None
+    if resume:
+        if not path.is_file():
+            raise PretrainRunError(f"--resume: {out} holds no {CHECKPOINT}; start stage pretrain without --resume")
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        d = sorted(k for k in set(ck["run"]) | set(run) if ck["run"].get(k) != run.get(k))
+        if d:
+            raise PretrainRunError(f"--resume: {path} was trained with other {', '.join(d)}; resume with the same "
+                                   "--config and --seed, or delete it to train again")
+    elif path.is_file():
+        raise PretrainRunError(f"{out} already holds {CHECKPOINT}; pass --resume to continue it (or delete it)")
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if data is None:
+        w = cfg.windows
+        data = load_tokenizer_data(data_dir, w.length, w.stride, w.heldout_stride, w.heldout_fraction,
+                                   body_model=body_model, skip_corrupt=skip_corrupt,
+                                   progress=(lambda d_, t_: progress("load", d_, t_, {})) if progress else None)
+    tokenizers = _load_tokenizers(out, table)
+    if progress:
+        progress("tokens", 0, 1, {})
+    tw = tokenize_windows(data, table, tokenizers, cfg.windows.length)
+    if progress:
+        progress("tokens", 1, 1, {})
+    train = tw["train"]
+    if len(train) == 0:
+        raise PretrainRunError("no training windows to pretrain on")
+    fixed = {"train": _fixed_masks(train, table, p, seed, 1)}
+    if len(tw["heldout"]):
+        fixed["heldout"] = _fixed_masks(tw["heldout"], table, p, seed, 2)
+
+    torch.manual_seed(seed)
+    model = _build(table, cfg).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay, betas=(0.9, 0.95))
+    step, history, wall0 = 0, [], 0.0
+    if ck is not None:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        torch.set_rng_state(ck["rng"])
+        step, history, wall0 = ck["step"], ck["history"], ck["wall_s"]
+    t0 = time.time()
+
+    def save(done: bool) -> None:
+        _atomic_save(path, {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": torch.get_rng_state(),
+                            "step": step, "history": history, "done": done, "wall_s": wall0 + time.time() - t0,
+                            "run": run, "config": cfg.to_dict(), "table": [m.to_dict() for m in table]})
+
+    def evaluate() -> dict:
+        return {sp: _eval_loss(model, f, dev) for sp, f in fixed.items()}
+
+    if step == 0:
+        history.append({"step": 0, **evaluate()})
+    model.train()
+    info: dict = {}
+    while step < p.steps:
+        g = np.random.default_rng([seed, step])
+        rows = g.integers(0, len(train), p.batch_size)
+        inp, tgt = sample_masks(train.avail[rows], table, p.input_budget, p.target_budget, p.alpha, g)
+        for grp in opt.param_groups:
+            grp["lr"] = _lr(step, p.steps, p.lr, p.warmup)
+        loss, losses, acc = masked_loss(model, train.ids[rows].to(dev), inp.to(dev), tgt.to(dev))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        info = {"loss": float(loss.detach()), **{f"loss_{k}": v for k, v in losses.items()}}
+        if step % p.eval_every == 0 or step == p.steps:
+            history.append({"step": step, "train_batch_loss": info["loss"], **evaluate()})
+        if step % p.checkpoint_every == 0 and step < p.steps:
+            save(False)
+        if progress:
+            progress("pretrain", step, p.steps, info)
+    save(True)
+    if progress:
+        progress("eval", 0, 1, {})
+    tasks = evaluate_tasks(model, data, tw, tokenizers, p.decode_steps)
+    if progress:
+        progress("eval", 1, 1, {})
+    result = {"config": cfg.name, "seed": seed, "table": [m.to_dict() for m in table], "absent": absent,
+              "parameters": sum(q.numel() for q in model.parameters()), "steps": step,
+              "train_rows": len(train), "heldout_rows": len(tw["heldout"]),
+              "initial": {k: v for k, v in history[0].items() if k != "step"},
+              "final": {k: v for k, v in history[-1].items() if k not in ("step", "train_batch_loss")},
+              "history": history, "tasks": tasks, "device": dev.type, "torch_threads": torch.get_num_threads(),
+              "train_wall_s": round(wall0 + time.time() - t0, 2), "wall_s": round(time.time() - t_start, 2)}
+    mpath = out / "metrics.json"
+    metrics = json.loads(mpath.read_text())
+    metrics["pretrain"] = result
+    _atomic_json(mpath, metrics)
+    return json.loads(json.dumps(result))

@@ -1,0 +1,145 @@
+"""``egogen train-model --report RUN``: every metric of a run next to the seed papers' figures.
+
+The papers' figures are copied from the seed papers (EgoLM, CVPR 2025, Tab. "main results"
+and the VQ-VAE ablation, on Nymeria; EgoM2P, ICCV 2025, Tab. 2 and 3, on EgoExo4D and H2O).
+Their datasets are real captures, egogen's are simulated held-out episodes of the run's own
+data, so the columns give scale, not a comparison. Tasks the run does not have (no image
+tokenizer yet, no wrist sensors, no text metric) are rows marked ``absent`` with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+__all__ = ["PaperFigure", "PAPER_FIGURES", "ABSENT_TASKS", "report_rows", "load_metrics", "DATASETS_DIFFER"]
+
+DATASETS_DIFFER = ("Datasets differ: egogen's figures are on held-out simulated episodes of this run's data; "
+                   "the papers' on real captures (EgoLM: Nymeria; EgoM2P: EgoExo4D, H2O). For scale only.")
+
+
+@dataclass(frozen=True)
+class PaperFigure:
+    """One figure reported by a seed paper.
+
+    Attributes:
+        key: the report row it belongs to. value: the number (unit of the row).
+        source: paper, table / method and dataset.
+    """
+
+    key: str
+    value: float
+    source: str
+
+
+PAPER_FIGURES = (
+    PaperFigure("motion_pq1.mpjpe_mm", 51.60, "EgoLM VQ-VAE PQ=1 (Nymeria)"),
+    PaperFigure("motion_pq2.mpjpe_mm", 34.49, "EgoLM VQ-VAE PQ=2, 2 x 8192 x 64 (Nymeria)"),
+    PaperFigure("tracking_1pt.mpjpe_mm", 127.45, "EgoLM 1pt, no video (Nymeria)"),
+    PaperFigure("tracking_1pt.mpjpe_mm", 106.95, "EgoLM 1pt + video (Nymeria)"),
+    PaperFigure("tracking_1pt.mpjpe_mm", 129.23, "AvatarPoser 1pt, in EgoLM (Nymeria)"),
+    PaperFigure("tracking_1pt.upper_mm", 83.73, "EgoLM 1pt + video (Nymeria)"),
+    PaperFigure("tracking_1pt.upper_mm", 94.19, "AvatarPoser 1pt, in EgoLM (Nymeria)"),
+    PaperFigure("tracking_1pt.lower_mm", 141.26, "EgoLM 1pt + video (Nymeria)"),
+    PaperFigure("tracking_1pt.lower_mm", 192.34, "AvatarPoser 1pt, in EgoLM (Nymeria)"),
+    PaperFigure("tracking_3pt.mpjpe_mm", 83.88, "EgoLM 3pt (Nymeria); 73.38 with video"),
+    PaperFigure("camera_from_rgb.ate", 0.017, "EgoM2P (EgoExo4D); RTE 0.004, RRE 0.429"),
+    PaperFigure("depth_from_rgb.abs_rel", 0.055, "EgoM2P (H2O); delta<1.25 96.0 %"),
+)
+"""The seed papers' figures shown by the report (key: ``<row>.<metric>``)."""
+
+ABSENT_TASKS = (
+    ("camera_from_rgb", "ATE / RTE / RRE", "no RGB tokenizer yet (image tokenizers are not built)"),
+    ("depth_from_rgb", "AbsRel, delta<1.25", "no RGB / depth tokenizer yet"),
+    ("gaze_from_rgb", "angle (deg)", "no RGB tokenizer yet; gaze_from_camera is the camera-only variant"),
+    ("tracking_3pt", "MPJPE full / upper / lower", "no wrist trajectories as a modality yet"),
+    ("tracking_1pt_video", "MPJPE full / upper / lower", "no RGB tokenizer yet"),
+    ("motion_to_text", "BLEU-4 / ROUGE-L", "text metrics not implemented yet"),
+    ("text_to_motion", "retrieval accuracy", "no contrastive motion-text model yet"),
+)
+"""Evaluation tasks of issue 8 that a run does not have yet, with the reason."""
+
+_UNITS = {"mpjpe_mm": "mm", "upper_mm": "mm", "lower_mm": "mm", "window_mpjpe_mm": "mm", "angle_deg": "deg",
+          "translation_cm": "cm", "rotation_deg": "deg"}
+
+
+def load_metrics(run_dir: str | os.PathLike) -> dict:
+    """``metrics.json`` of a run folder.
+
+    Raises:
+        FileNotFoundError: none there (the message says which command writes it).
+    """
+    path = Path(run_dir) / "metrics.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no metrics.json in {run_dir}; train with `egogen train-model --data DIR --out "
+                                f"{run_dir}` first")
+    return json.loads(path.read_text())
+
+
+def _paper(key: str) -> tuple[Optional[float], str]:
+    figs = [f for f in PAPER_FIGURES if f.key == key]
+    if not figs:
+        return None, ""
+    return figs[0].value, "; ".join(f"{f.value:g} {f.source}" if i else f.source for i, f in enumerate(figs))
+
+
+def report_rows(metrics: dict) -> list[dict]:
+    """One row per metric of a run's ``metrics.json``, with its baseline and the papers' figure.
+
+    Args:
+        metrics: the parsed ``metrics.json``.
+    Returns:
+        rows ``{task, metric, unit, value, baseline, bound, paper, source, note}``; numbers are
+        floats or None. ``baseline``: nearest neighbour (tasks); ``bound``: the target
+        tokenizer's own round trip. Absent tasks have ``value`` None and the reason in ``note``.
+    """
+    rows = []
+
+    def add(task, metric, value, baseline=None, bound=None, note=""):
+        paper, source = _paper(f"{task}.{metric}")
+        rows.append({"task": task, "metric": metric, "unit": _UNITS.get(metric, ""), "value": value,
+                     "baseline": baseline, "bound": bound, "paper": paper, "source": source, "note": note})
+
+    for v, r in sorted(metrics.get("motion", {}).items()):
+        if "skipped" in r:
+            add(f"motion_{v}", "mpjpe_mm", None, note=r["skipped"])
+            continue
+        add(f"motion_{v}", "mpjpe_mm", r["mpjpe_mm"], note="tokenizer round trip, pelvis-relative")
+        add(f"motion_{v}", "window_mpjpe_mm", r["window_mpjpe_mm"], note="tokenizer round trip, window frame")
+    for mod, keys in (("camera", ("translation_cm", "rotation_deg")), ("gaze", ("angle_deg",))):
+        r = metrics.get(mod, {})
+        for k in keys:
+            add(f"{mod}_tokenizer", k, r.get(k), note=r.get("skipped", "tokenizer round trip"))
+    t = metrics.get("text", {})
+    if t:
+        add("text_bpe", "roundtrip_exact", t.get("roundtrip_exact"), note=t.get("skipped", "share of held-out "
+                                                                             "strings decoded exactly"))
+    p = metrics.get("pretrain")
+    if p is None:
+        add("pretrain", "loss", None, note="stage pretrain has not run")
+    else:
+        add("pretrain", "heldout_loss", p["final"].get("heldout", {}).get("loss"),
+            note=f"masked-token cross-entropy; before training {p['initial'].get('heldout', {}).get('loss', 0):.2f}")
+        add("pretrain", "train_loss", p["final"]["train"]["loss"],
+            note=f"fixed training subset; before training {p['initial']['train']['loss']:.2f}")
+        for name, r in p.get("tasks", {}).items():
+            if "skipped" in r:
+                add(name, "-", None, note=r["skipped"])
+                continue
+            for k, v in r["model"].items():
+                add(name, k, v, r["baseline_nn"].get(k), r["tokenizer_bound"].get(k),
+                    note=f"{'+'.join(r['inputs'])} -> {r['target']}, {r['windows']} windows")
+            add(name, "token_accuracy", r["token_accuracy"])
+        for name, why in p.get("absent", {}).items():
+            add(f"modality {name}", "-", None, note=f"absent: {why}")
+    for task, metric, why in ABSENT_TASKS:
+        paper, source = None, ""
+        figs = [f for f in PAPER_FIGURES if f.key.split(".")[0] == task]
+        if figs:
+            paper, source = figs[0].value, f"{figs[0].key.split('.')[1]}: {figs[0].source}"
+        rows.append({"task": task, "metric": metric, "unit": "", "value": None, "baseline": None, "bound": None,
+                     "paper": paper, "source": source, "note": f"absent: {why}"})
+    return rows
