@@ -1,7 +1,7 @@
 """egogen train-model --stage tokenizers: features, windows from shards, VQ-VAEs, BPE, runs.
 
-One tiny scripted dataset (4 episodes x 2 wearers, 5-10 s each) is simulated once per session;
-one short training run of every tokenizer is shared by the tests that read its outputs.
+One tiny scripted dataset (4 episodes x 2 wearers, 5-10 s each; models_helpers) is simulated once
+per session; one short training run of every tokenizer is shared by the tests that read its outputs.
 """
 
 import io
@@ -20,11 +20,10 @@ from egogen.models.data import TokenizerDataError, episode_id, heldout_episodes,
 from egogen.models.features import (camera_window_features, gaze_features, gaze_from_features, motion_features,
                                     motion_to_joints, mpjpe_mm, world_to_window)
 from egogen.models.train_tokenizers import TokenizerRunError, load_tokenizer, train_tokenizers
+from models_helpers import rewrite_dataset, tiny_dataset
 
 torch.set_num_threads(1)
 
-SIM = dict(scene="apartment:2", source="scripted", n=8, agents=2, goals=(1, 2), max_duration_s=10.0,
-           samples_per_shard=3, max_penetration_frames=1.0)
 # a short run: every tokenizer, 60 steps (checkpoints at 20 and 40)
 RUN_CFG = replace(get_config("tiny"), name="test", steps=60, eval_every=30, checkpoint_every=20)
 MODELS = ("motion_pq1", "motion_pq2", "motion_rq", "camera", "gaze")
@@ -32,11 +31,7 @@ MODELS = ("motion_pq1", "motion_pq2", "motion_rq", "camera", "gaze")
 
 @pytest.fixture(scope="session")
 def dataset(tmp_path_factory):
-    from egogen.sim.simulate import SimulateConfig, simulate
-
-    out = tmp_path_factory.mktemp("tokenizers") / "data"
-    simulate(SimulateConfig(**SIM), out, workers=1)
-    return out
+    return tiny_dataset(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -55,15 +50,6 @@ def _samples(folder):
     from egogen.data.samples import decode_sample
 
     return [(k, decode_sample(m)) for k, m in iter_samples(folder)]
-
-
-def _rewrite(src, dst, drop):
-    """Copy a dataset, dropping members: drop(key, index) -> member names to leave out."""
-    from egogen.data import ShardWriter, iter_samples
-
-    with ShardWriter(dst, 3, {"copy_of": str(src)}) as w:
-        for i, (key, members) in enumerate(iter_samples(src)):
-            w.add(key, {m: b for m, b in members.items() if m not in drop(key, i)})
 
 
 # ----------------------------------------------------------------------------- features
@@ -121,7 +107,7 @@ def test_windows_split_by_episode_and_the_split_does_not_depend_on_other_episode
 
 def test_a_sample_missing_a_member_just_lacks_that_modality(dataset, data, tmp_path):
     keys = [k for k, _ in _samples(dataset)]
-    _rewrite(dataset, tmp_path / "d", lambda k, i: {"camera.npz"} if i == 0 else {"gaze.npz", "text.json"}
+    rewrite_dataset(dataset, tmp_path / "d", lambda k, i: {"camera.npz"} if i == 0 else {"gaze.npz", "text.json"}
              if i == 1 else {"gaze.npz"})
     d = load_tokenizer_data(tmp_path / "d")
     assert d.report["missing_members"] == {"camera.npz": 1, "gaze.npz": len(keys) - 1, "text.json": 1}
@@ -130,7 +116,7 @@ def test_a_sample_missing_a_member_just_lacks_that_modality(dataset, data, tmp_p
     assert set(d.train["gaze"].keys + d.heldout["gaze"].keys) == {keys[0]}  # the only sample with gaze.npz
     assert len(d.train["motion"]) == len(data.train["motion"]) and len(d.heldout["motion"]) == len(data.heldout["motion"])
     # no gaze at all: the run trains the rest and says why gaze is missing
-    _rewrite(dataset, tmp_path / "nogaze", lambda k, i: {"gaze.npz"})
+    rewrite_dataset(dataset, tmp_path / "nogaze", lambda k, i: {"gaze.npz"})
     cfg = replace(RUN_CFG, steps=2, motion_quantizers=("pq1",))
     m = train_tokenizers(tmp_path / "nogaze", tmp_path / "run", cfg)
     assert m["gaze"]["skipped"] == "no gaze training windows"
@@ -275,20 +261,22 @@ def test_bpe_tokenizer_round_trips_captions_it_never_saw(run, data):
 # ----------------------------------------------------------------------------- CLI
 
 
-def test_cli_trains_from_a_config_file_and_refuses_unimplemented_stages(dataset, tmp_path):
+def test_cli_trains_the_tokenizers_from_a_config_file_and_pretrain_asks_for_them_first(dataset, tmp_path):
     from egogen.cli import app
 
     runner = CliRunner()
     res = runner.invoke(app, ["train-model", "--help"])
     assert res.exit_code == 0 and "tokenizers" in res.output and "pretrain" in res.output
-    res = runner.invoke(app, ["train-model", "--stage", "pretrain", "--data", str(dataset)])
-    assert res.exit_code == 2 and "not implemented yet" in res.output
+    res = runner.invoke(app, ["train-model", "--stage", "pretrain", "--data", str(dataset), "--out",
+                              str(tmp_path / "none")])
+    assert res.exit_code == 2 and "--stage tokenizers" in " ".join(res.output.split())
     res = runner.invoke(app, ["train-model", "--stage", "tokenizer", "--data", str(dataset)])
     assert res.exit_code == 2
     cfg = tmp_path / "quick.json"
     cfg.write_text(json.dumps({"base_config": "tiny", "steps": 3, "eval_every": 3, "motion_quantizers": ["pq2"]}))
     out = tmp_path / "run"
-    res = runner.invoke(app, ["train-model", "--data", str(dataset), "--config", str(cfg), "--out", str(out), "--json"])
+    res = runner.invoke(app, ["train-model", "--stage", "tokenizers", "--data", str(dataset), "--config", str(cfg),
+                              "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     m = json.loads(res.stdout[res.stdout.index("{"):])
     assert m["config"] == "quick" and set(m["motion"]) == {"pq2"} and m["motion"]["pq2"]["steps"] == 3

@@ -14,7 +14,7 @@ from egogen.models import STAGES, stage_names
 
 console = Console(stderr=True)
 
-_STAGE_HELP = "; ".join(f"{s.name}: {s.summary}{'' if s.implemented else ' (not implemented yet)'}" for s in STAGES)
+_STAGE_HELP = "; ".join(f"{s.name}: {s.summary}" for s in STAGES)
 
 
 def _parse_stages(spec: str) -> list[str]:
@@ -46,33 +46,67 @@ def _summary(m: dict) -> list[str]:
     return rows
 
 
-def _run_tokenizers(data: Path, out: Path, config: str, seed: int, resume: bool, body_model: Optional[Path],
-                    skip_corrupt: bool) -> dict:
+def _pretrain_summary(p: dict) -> list[str]:
+    rows = [f"pretrain    {p['parameters']:,} parameters, {p['steps']} steps: masked-token loss "
+            f"train {p['initial']['train']['loss']:.3f} -> {p['final']['train']['loss']:.3f}"
+            + (f", held out {p['initial']['heldout']['loss']:.3f} -> {p['final']['heldout']['loss']:.3f}"
+               if "heldout" in p["final"] else "")]
+    for name, r in p["tasks"].items():
+        if "skipped" in r:
+            rows.append(f"{name:<17} skipped: {r['skipped']}")
+        elif r["target"] == "motion":
+            m, b = r["model"], r["baseline_nn"]
+            rows.append(f"{name:<17} MPJPE {m['mpjpe_mm']:.1f} mm (upper {m['upper_mm']:.1f}, "
+                        f"lower {m['lower_mm']:.1f}); "
+                        f"nearest neighbour {b['mpjpe_mm']:.1f} mm ({b['upper_mm']:.1f}, {b['lower_mm']:.1f})")
+        else:
+            rows.append(f"{name:<17} {r['model']['angle_deg']:.2f} deg; nearest neighbour "
+                        f"{r['baseline_nn']['angle_deg']:.2f} deg")
+    for name, why in p.get("absent", {}).items():
+        rows.append(f"modality {name} absent: {why}")
+    return rows
+
+
+def _progress():
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
-    from egogen.models.train_tokenizers import train_tokenizers
+    bar = Progress(TextColumn("{task.description:<11}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console)
+    tasks: dict = {}
 
-    with Progress(TextColumn("{task.description:<11}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console) as bar:
-        tasks: dict = {}
+    def report(task: str, done: int, total: int, info: dict) -> None:
+        if task not in tasks:
+            tasks[task] = bar.add_task(task, total=total, info="")
+        text = " ".join(f"{k}={v:.3g}" for k, v in info.items() if k in ("loss", "feat", "joint_m"))
+        bar.update(tasks[task], completed=done, total=total, info=text)
 
-        def report(task: str, done: int, total: int, info: dict) -> None:
-            if task not in tasks:
-                tasks[task] = bar.add_task(task, total=total, info="")
-            text = " ".join(f"{k}={v:.3g}" for k, v in info.items() if k in ("loss", "feat", "joint_m"))
-            bar.update(tasks[task], completed=done, total=total, info=text)
+    return bar, report
 
-        return train_tokenizers(data, out, config, seed=seed, resume=resume, body_model=body_model,
-                                skip_corrupt=skip_corrupt, progress=report)
+
+def _print_report(run: Path) -> None:
+    from rich.table import Table
+
+    from egogen.models.report import DATASETS_DIFFER, load_metrics, report_rows
+
+    rows = report_rows(load_metrics(run))
+    f = lambda v: "-" if v is None else (f"{v:.3g}" if abs(v) < 1 else f"{v:.1f}")  # noqa: E731
+    table = Table(title=f"egogen train-model --report {run}", caption=DATASETS_DIFFER)
+    for col in ("task", "metric", "egogen", "baseline (NN)", "tokenizer bound", "paper", "paper source / note"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        metric = f"{r['metric']} ({r['unit']})" if r["unit"] else r["metric"]
+        note = "; ".join(x for x in (r["source"], r["note"]) if x)
+        table.add_row(r["task"], metric, f(r["value"]), f(r["baseline"]), f(r["bound"]), f(r["paper"]), note)
+    Console().print(table)
 
 
 def train_model_cmd(
-    stage: str = typer.Option("tokenizers", "--stage", help=f"Stage(s) to run, comma-separated, run in this order: "
-                              f"{_STAGE_HELP}."),
-    data: Path = typer.Option(..., "--data", help="Dataset folder written by `egogen simulate` (index.json + "
-                              "shard-*.tar)."),
-    config: str = typer.Option("tiny", "--config", help="tiny (CPU, seconds to a minute), small (CPU, minutes), base "
+    stage: Optional[str] = typer.Option(None, "--stage", help=f"Stage(s) to run, comma-separated, run in this order "
+                                        f"(default: all, skipping those complete in --out): {_STAGE_HELP}."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder written by `egogen simulate` (index.json "
+                                        "+ shard-*.tar)."),
+    config: str = typer.Option("tiny", "--config", help="tiny (CPU, minutes), small (CPU, under an hour), base "
                                "(the papers' sizes; GPU), or a .json / .yaml file of config keys "
                                "(egogen/models/configs.py; `base_config` picks the defaults)."),
     out: Path = typer.Option(Path("runs/model"), "--out", help="Run folder: checkpoints, tokenizer.json, metrics.json."),
@@ -83,6 +117,10 @@ def train_model_cmd(
     skip_corrupt: bool = typer.Option(False, "--skip-corrupt", help="Train without shards that are missing or fail "
                                       "their sha256 check (they are listed in metrics.json) instead of stopping."),
     threads: int = typer.Option(1, "--threads", min=1, help="torch CPU threads (1 is fastest for tiny models)."),
+    device: Optional[str] = typer.Option(None, "--device", help="torch device of the pretrain stage (default: cuda "
+                                         "when present, else cpu)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Print every metric of this run folder's "
+                                          "metrics.json next to the seed papers' figures, and exit."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
 ) -> None:
     """Train egogen's models on a simulated dataset: tokenizers first, then the multimodal model.
@@ -97,46 +135,59 @@ def train_model_cmd(
     and captions. Episodes are split into train / held-out by a hash of their id. Writes
     OUT/config.json, split.json, tokenizer.json, motion_pq1.pt, motion_pq2.pt, motion_rq.pt,
     camera.pt, gaze.pt and metrics.json (held-out MPJPE in mm, camera cm / deg, gaze deg,
-    BPE round trip). docs/models.md explains the features and the metrics.
+    BPE round trip).
+
+    Stage pretrain (4M, EgoM2P): an encoder-decoder transformer over the motion, camera, gaze
+    and text tokens of every window, trained to predict random target tokens from random
+    input tokens (Dirichlet-split budgets), then evaluated on held-out windows: full-body
+    tracking from the head-camera trajectory (MPJPE full / upper / lower, mm) and gaze from
+    it (deg), each next to a nearest-neighbour baseline. Writes OUT/pretrain.pt and adds
+    `pretrain` to metrics.json. docs/models.md explains the features and the metrics.
 
     Example: egogen simulate --scene apartment --n 200 --out datasets/apt && egogen train-model
-    --stage tokenizers --data datasets/apt --config small --out runs/tok
+    --data datasets/apt --config small --out runs/m && egogen train-model --report runs/m
     """
     import torch
 
     from egogen.data.shards import ShardError
+    from egogen.models import StageSkipped, train_model
     from egogen.models.data import TokenizerDataError
+    from egogen.models.pretrain import PretrainRunError
     from egogen.models.train_tokenizers import TokenizerRunError
 
-    stages = _parse_stages(stage)
-    todo = {s.name: s for s in STAGES}
-    missing = [s for s in stages if not todo[s].implemented]
-    if missing:
-        console.print(f"[red]error:[/red] stage {', '.join(missing)} is not implemented yet (issue 8); run "
-                      "`--stage tokenizers` now. Implemented: "
-                      f"{', '.join(s.name for s in STAGES if s.implemented)}.")
-        raise typer.Exit(2)
-    torch.set_num_threads(threads)
-    results = {}
-    for name in stages:
+    if report is not None:
         try:
-            if name == "tokenizers":
-                results[name] = _run_tokenizers(data, out, config, seed, resume, body_model, skip_corrupt)
-        except (TokenizerDataError, TokenizerRunError, ShardError, ValueError, FileNotFoundError) as e:
+            _print_report(report)
+        except FileNotFoundError as e:
             console.print(f"[red]error:[/red] {escape(str(e))}")
             raise typer.Exit(2)
-        except KeyboardInterrupt:
-            console.print(f"interrupted; continue with the same command plus --resume (checkpoints in {out})")
-            raise typer.Exit(130)
-    if "tokenizers" in results:
-        m = results["tokenizers"]
-        for row in _summary(m):
+        return
+    if data is None:
+        raise typer.BadParameter("--data is required (a dataset folder from `egogen simulate`)", param_hint="--data")
+    stages = _parse_stages(stage) if stage is not None else None
+    torch.set_num_threads(threads)
+    bar, progress = _progress()
+    try:
+        with bar:
+            results = train_model(data, out, config, seed=seed, resume=resume, stages=stages, body_model=body_model,
+                                  skip_corrupt=skip_corrupt, device=device, progress=progress)
+    except (TokenizerDataError, TokenizerRunError, PretrainRunError, ShardError, ValueError, FileNotFoundError) as e:
+        console.print(f"[red]error:[/red] {escape(str(e))}")
+        raise typer.Exit(2)
+    except KeyboardInterrupt:
+        console.print(f"interrupted; continue with the same command plus --resume (checkpoints in {out})")
+        raise typer.Exit(130)
+    for name, m in results.items():
+        if isinstance(m, StageSkipped):
+            console.print(f"{name}: skipped, {m.reason}", markup=False, highlight=False)
+            continue
+        for row in (_summary(m) if name == "tokenizers" else _pretrain_summary(m)):
             console.print(row, markup=False, highlight=False)
-        if m["data"].get("skipped_shards"):
+        if name == "tokenizers" and m["data"].get("skipped_shards"):
             console.print(f"[yellow]skipped shards:[/yellow] {escape('; '.join(m['data']['skipped_shards']))}")
-        console.print(f"done in {m['wall_s']:.0f} s -> {out}/metrics.json")
-        if as_json:
-            typer.echo(json.dumps({k: v for k, v in m.items()}, indent=1))
+        console.print(f"{name} done in {m['wall_s']:.0f} s -> {out}/metrics.json")
+    if as_json:  # the run's metrics.json: tokenizer metrics, and stage pretrain's under "pretrain"
+        typer.echo(json.dumps(json.loads((out / "metrics.json").read_text()), indent=1))
 
 
 def register(app: typer.Typer) -> None:

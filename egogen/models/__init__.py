@@ -84,12 +84,12 @@ def train_model(data_dir: str | os.PathLike, out_dir: str | os.PathLike, config=
         egogen.models.pretrain.PretrainRunError: a complete stage in ``out_dir`` was run with other
             options, or the errors of the stages themselves.
     """
-    from egogen.models.configs import load_config
+    from egogen.models.configs import TokenizerConfig, load_config
     from egogen.models.pretrain import PretrainRunError, pretrain_complete, pretrain_run_diff, train_pretrain
     from egogen.models.train_tokenizers import (TokenizerRunError, tokenizer_run_diff, tokenizers_complete,
                                                 train_tokenizers)
 
-    cfg = load_config(config) if not hasattr(config, "pretrain") else config
+    cfg = config if isinstance(config, TokenizerConfig) else load_config(config)
     skip_complete = stages is None
     todo = [s.name for s in STAGES if s.implemented and (stages is None or s.name in stages)]
     results: dict = {}

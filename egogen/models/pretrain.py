@@ -530,11 +530,14 @@ def train_pretrain(data_dir: str | os.PathLike, out_dir: str | os.PathLike, conf
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         torch.set_rng_state(ck["rng"])
+        if ck.get("cuda_rng") is not None and dev.type == "cuda":
+            torch.cuda.set_rng_state_all(ck["cuda_rng"])
         step, history, wall0 = ck["step"], ck["history"], ck["wall_s"]
     t0 = time.time()
 
     def save(done: bool) -> None:
         _atomic_save(path, {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": torch.get_rng_state(),
+                            "cuda_rng": torch.cuda.get_rng_state_all() if dev.type == "cuda" else None,
                             "step": step, "history": history, "done": done, "wall_s": wall0 + time.time() - t0,
                             "run": run, "config": cfg.to_dict(), "table": [m.to_dict() for m in table]})
 
