@@ -98,3 +98,18 @@ def test_without_auto_reset_a_finished_agent_keeps_its_place(parts):
     # not reset: the agent continues from its last decoded frames, same goal, same episode
     assert np.allclose(env.seed_m, env.last_markers[:, -2:]) and env.episodes[0] == 0
     assert np.allclose(env.goal, goal)
+
+
+def test_people_start_standing_at_ease_with_hands_beside_the_hips(parts):
+    from egogen.sim.rewards import MarkerGroups, pelvis_xy
+
+    m, names = parts[1], parts[2]
+    g = MarkerGroups.from_names(names)
+    head = m[:, 2].max()
+    assert 1.4 < head < 2.1 and abs(m[g.feet, 2].min() - 0.02) < 1e-9
+    assert np.allclose(pelvis_xy(m, g), 0, atol=1e-9)
+    # wrist markers: below the chest and within 0.45 m of the body's axis (T-pose: 0.65 m, level with the shoulders)
+    wrists = [i for i, n in enumerate(names) if n in ("LIWR", "LOWR", "LFIN", "ROWR", "RFIN")]
+    assert len(wrists) == 5
+    assert m[wrists, 2].max() < 0.6 * head
+    assert np.linalg.norm(m[wrists, :2], axis=1).max() < 0.45

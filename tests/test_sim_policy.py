@@ -64,6 +64,20 @@ def test_policy_episode_is_consistent_starts_on_the_paths_and_repeats_bit_for_bi
     assert not np.array_equal(other.people[0].transl, ep.people[0].transl)
 
 
+def test_a_step_that_still_breaks_the_gate_after_every_rewind_ends_the_episode(models, monkeypatch):
+    import egogen.sim.policy_episode as pe
+    from egogen.sim.simulate import SimulateConfig, quality_problems
+
+    monkeypatch.setattr(pe, "HEAD_DRIFT_M", -10.0)  # every step now counts as a head off its height
+    ep = _episode(models, 7, max_backtracks=2)
+    assert ep.meta["abandoned"] == "head height" and ep.meta["backtracks"] == 2
+    assert ep.meta["steps"] == 0 and ep.num_frames == 2  # rewound to the start, then stopped
+    assert quality_problems(ep, None, SimulateConfig(source="policy")) == ["head height"]
+    monkeypatch.setattr(pe, "HEAD_DRIFT_M", 10.0)  # no head can move that far
+    ep = _episode(models, 7, max_backtracks=2)
+    assert ep.meta["abandoned"] == "" and ep.meta["steps"] == 5
+
+
 class _Walker(torch.nn.Module):
     """Stands in for the C-VAE: moves the body rigidly (no turning) by z[:2] metres in the
     primitive's canonical frame over its 13 frames."""
@@ -110,7 +124,10 @@ def test_people_walk_their_goal_chains_then_stand_still_until_everyone_is_done(m
     space = WalkEnv(EnvConfig(scenes=("floor",), num_agents=1), models.motion, standing_markers(models.body),
                     models.body.markers.names).observation_space
     ep = policy_episode("apartment:2", 11, num_people=2, num_goals=(2, 2), max_duration_s=60.0, body=models.body,
-                        policy=_Steer(space), motion=motion, candidates=1)
+                        policy=_Steer(space), motion=motion, candidates=1,
+                        min_person_distance=0.0,  # the steering stand-in avoids neither people
+                        penetration_depth=10.0)  # nor, with T-pose arms, walls
+    assert ep.meta["abandoned"] == ""
     T = ep.num_frames
     last = []
     for p in ep.people:
@@ -229,3 +246,18 @@ def test_cli_simulate_help_teaches():
     assert result.exit_code == 0
     text = " ".join(result.output.split())
     assert "A sample is one wearer" in text and "egogen validate" in text and "datasets/<scene>" in text
+
+
+def test_people_start_apart_from_each_other():
+    from egogen.sim.people import plan_chain, resolve_scene
+
+    ps, _ = resolve_scene("apartment:2", None)
+    first = plan_chain(ps, np.random.default_rng(0), 1, 0.5, 2.0)[0][0]
+    starts = [plan_chain(ps, np.random.default_rng(s), 1, 0.5, 2.0, away_from=[first], separation=4.0)[0][0]
+              for s in range(1, 9)]
+    assert min(np.linalg.norm(p - first) for p in starts) >= 4.0
+    free = [plan_chain(ps, np.random.default_rng(s), 1, 0.5, 2.0)[0][0] for s in range(1, 9)]
+    assert min(np.linalg.norm(p - first) for p in free) < 4.0  # without the constraint some start closer
+    roomy = [plan_chain(ps, np.random.default_rng(s), 1, 0.5, 2.0, start_clearance=0.6)[0][0] for s in range(1, 9)]
+    assert min(float(ps.walkable.clearance_at(p)) for p in roomy) >= 0.6
+    assert min(float(ps.walkable.clearance_at(p)) for p in free) < 0.6

@@ -6,6 +6,8 @@ names as the ``smplx`` package reports them (``smplx.joint_names.JOINT_NAMES[:55
 
 from __future__ import annotations
 
+import numpy as np
+
 JOINT_NAMES: tuple[str, ...] = (
     "pelvis",
     "left_hip",
@@ -90,3 +92,20 @@ def body_pose_slice(joint: str) -> slice:
     if not 1 <= j <= NUM_BODY_JOINTS:
         raise KeyError(f"{joint!r} is not a body_pose joint (ids 1..21)")
     return slice(3 * (j - 1), 3 * j)
+
+
+STANDING_ARM_DROP_DEG = 70.0
+
+
+def standing_body_pose(arm_drop_deg: float = STANDING_ARM_DROP_DEG) -> np.ndarray:
+    """(63,) float64 ``body_pose`` of a person standing at ease: the rest pose (SMPL-X's
+    T-pose) with both arms lowered by ``arm_drop_deg`` at the shoulders (about the body's
+    forward axis), so the hands hang beside the hips instead of reaching 0.65 m sideways into
+    whatever stands next to the person. The seed pose of simulated people
+    (:func:`egogen.sim.env.standing_markers`) and of the regressor's rest-pose samples.
+    """
+    bp = np.zeros(63)
+    a = np.radians(arm_drop_deg)
+    bp[body_pose_slice("left_shoulder")][2] = -a
+    bp[body_pose_slice("right_shoulder")][2] = a
+    return bp

@@ -90,18 +90,21 @@ def fallen(markers: np.ndarray) -> np.ndarray:
 
 
 def standing_markers(body, betas: Optional[np.ndarray] = None) -> np.ndarray:
-    """(67, 3) float64 SSM2 markers of a body standing upright (rest pose) at the world origin,
-    lowest foot marker 2 cm above the floor, facing -y (the seed pose of every episode).
+    """(67, 3) float64 SSM2 markers of a body standing upright at ease
+    (:func:`~egogen.body.skeleton.standing_body_pose`: arms lowered from the T-pose) at the world
+    origin, lowest foot marker 2 cm above the floor, facing -y (the seed pose of every episode).
 
     Args:
         body: the :class:`~egogen.body.BodyModel`.
         betas: (num_betas,) shape of the body; default the mean shape (zeros).
     """
     from egogen.body import Y_UP_TO_Z_UP
+    from egogen.body.skeleton import standing_body_pose
 
     with torch.no_grad():
         shape = {} if betas is None else {"betas": torch.as_tensor(np.asarray(betas, np.float32))[None]}
-        out = body(global_orient=torch.tensor([Y_UP_TO_Z_UP], dtype=torch.float32), **shape)
+        out = body(global_orient=torch.tensor([Y_UP_TO_Z_UP], dtype=torch.float32),
+                   body_pose=torch.as_tensor(standing_body_pose(), dtype=torch.float32)[None], **shape)
         m = body.marker_positions(out.vertices)[0].double().numpy()
     g = MarkerGroups.from_names(body.markers.names)
     m[:, 2] -= m[g.feet, 2].min() - 0.02

@@ -6,7 +6,7 @@ head camera: a motion source only decides the body parameters over time.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -62,11 +62,15 @@ def smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
 
 
 def plan_chain(ps, rng: np.random.Generator, num_goals: int, object_goal_p: float, min_dist: float,
-               max_length: float = np.inf):
+               max_length: float = np.inf, away_from: Sequence[np.ndarray] = (), separation: float = 0.0,
+               start_clearance: float = 0.0):
     """One person's chain of goals: a start point, then ``num_goals`` goals (named furniture with
     probability ``object_goal_p``, else free floor points), each at least ``min_dist`` metres from
     the previous point and reachable from it; goals after the first keep the planned path
-    within ``max_length`` metres in all (those that would not are re-drawn or dropped).
+    within ``max_length`` metres in all (those that would not are re-drawn or dropped). The
+    start is re-drawn (up to 20 times) while it lies closer than ``separation`` metres to one
+    of the ``away_from`` points (other people's starts: nobody starts inside someone else) or
+    closer than ``start_clearance`` metres to an obstacle (hands hanging into a table).
 
     Returns:
         path (K, 2) float64: the start, then the planned waypoints of every leg;
@@ -76,6 +80,12 @@ def plan_chain(ps, rng: np.random.Generator, num_goals: int, object_goal_p: floa
     sc = ps.scene
     labels = sorted({o.label for o in sc.objects if o.label not in _NO_GOAL})
     start = ps.sample_start_goal(rng, min_dist=min_dist).start
+    others = np.asarray(away_from, float).reshape(-1, 2)
+    for _ in range(20):
+        apart = not len(others) or np.linalg.norm(others - start[:2], axis=1).min() >= separation
+        if apart and float(ps.walkable.clearance_at(np.asarray(start[:2], float))) >= start_clearance:
+            break
+        start = ps.sample_start_goal(rng, min_dist=min_dist).start
     goals, pts, here, goal_idx, length = [], [start], start, [], 0.0
     for _ in range(num_goals):
         for _try in range(10):

@@ -16,10 +16,12 @@ everyone is done, someone falls (head below 1 m) or runs out of a leg's time (bo
 
 Search (:mod:`egogen.sim.search`): every step each walking person's next primitive is the best
 of ``candidates`` latent codes drawn around the policy's action. A step that would make the
-episode fail the quality gate anyway (a fall, two people closer than ``min_person_distance``,
+episode fail the quality gate anyway (a fall, a head ending more than ``HEAD_DRIFT_M`` off its
+standing height, two people closer than ``min_person_distance``,
 a non-foot marker more than ``penetration_depth`` inside furniture) is undone: the episode
 rewinds ``rewind`` primitives (more when the same stretch keeps failing) and draws again, at
-most ``max_backtracks`` times. On the apartment with 3 people (16 episodes, shipped models)
+most ``max_backtracks`` times; a step that still breaks the gate after that ends the episode
+there (``meta["abandoned"]`` = the reason; the gate rejects it without simulating the rest). On the apartment with 3 people (16 episodes, shipped models)
 this took first-attempt gate passes from 0 of 16 (policy action only) to 6 of 16.
 
 Markers become SMPL-X with the motion models' marker regressor, primitive by primitive in the
@@ -51,6 +53,9 @@ __all__ = ["load_policy", "markers_to_smplx", "policy_episode"]
 PRIMITIVE_FRAMES = 13
 SEED_FRAMES = 2
 PLAN_SPEED = 0.5  # m/s: goal chains fit max_duration_s at this speed; legs get time for it
+START_SEPARATION_M = 1.0  # people start at least this far apart (pelvis to pelvis)
+START_CLEARANCE_M = 0.45  # ... and this far from furniture (the standing seed's hands hang 0.3 m out)
+HEAD_DRIFT_M = 0.3  # a step whose head ends further below or above standing height is rewound
 
 
 def load_policy(path: str | Path | None = None):
@@ -247,7 +252,9 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
     for _ in range(num_people):
         n_goals = int(rng.integers(num_goals[0], num_goals[1] + 1))
         path, goals, _ = plan_chain(ps, rng, n_goals, object_goal_p, min_dist=2.0,
-                                    max_length=max_duration_s * PLAN_SPEED)
+                                    max_length=max_duration_s * PLAN_SPEED,
+                                    away_from=[p["path"][0] for p in plans], separation=START_SEPARATION_M,
+                                    start_clearance=START_CLEARANCE_M)
         plans.append(dict(path=path, goals=goals, betas=sample_betas(rng, body.num_betas)))
 
     K = num_people
@@ -306,10 +313,17 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
 
     def breaks(active: np.ndarray, infos) -> str:
         """Why this step makes the episode fail the quality gate ("" if it does not): a fall,
-        two people closer than ``min_person_distance`` or a body more than
-        ``penetration_depth`` inside furniture in more than ``pene_frames`` of its frames."""
+        a head more than ``HEAD_DRIFT_M`` below or above standing height (a crouch, or markers
+        stretching off a human shape, that takes the head camera out of its plausible height),
+        two people closer than ``min_person_distance`` or a
+        body more than ``penetration_depth`` inside furniture in more than ``pene_frames`` of its
+        frames."""
         if any(infos[i].get("fallen", False) for i in np.flatnonzero(active)):
             return "person fell"
+        top = env.last_markers[..., 2].max(axis=-1)  # (K, 13) head height per frame
+        drift = np.abs(top - head_height[:, None]).max(axis=-1)
+        if (active & (drift > HEAD_DRIFT_M)).any():
+            return "head height"
         now = np.where(active[:, None, None, None], env.last_markers,
                        np.stack([h[-1:] if h is not None else env.seed_m[i, -1:] for i, h in enumerate(held)]))
         if closest_approach(pelvis_xy(now, env.g)) < min_person_distance:  # pelvises (K, 13, 2)
@@ -322,6 +336,7 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
     obs = env.observe()
     frames, steps, fallen, backtracks, stuck, furthest = SEED_FRAMES, 0, [], 0, 0, 0
     timed_out: list[int] = []
+    abandoned = ""
     history: list[dict] = []  # snapshot before each step
     while steps < max_steps and any(h is None for h in held) and not fallen and not timed_out:
         active = np.array([h is None for h in held])
@@ -329,7 +344,11 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
                                  head_height=head_height)
         history.append(snapshot())
         obs, _, _, infos = env.step(actions)
-        if backtracks < max_backtracks and breaks(active, infos):
+        why = breaks(active, infos)
+        if why and backtracks >= max_backtracks:  # the gate would reject it: stop here
+            abandoned = why
+            break
+        if why:
             # rewind a few primitives and draw other candidates from there; deeper each time
             # the same stretch fails again (the trouble may have started earlier)
             backtracks += 1
@@ -375,6 +394,6 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
         people.append(person_track(body, i, p["betas"], go, bp, tr, p["goals"], p["path"], mount))
     ep = Episode(scene=scene_spec, index=int(index), seed=int(seed), people=people, rig=rig, fps=FPS,
                  meta={"generator": "policy", "body_model": str(body.source), "steps": steps, "fallen": fallen,
-                       "timed_out": timed_out, "backtracks": backtracks})
+                       "timed_out": timed_out, "backtracks": backtracks, "abandoned": abandoned})
     ep.check()
     return ep

@@ -24,8 +24,9 @@ INSIDE_PENALTY = 5.0  # per non-foot marker inside furniture (mean per frame)
 OVERLAP_PENALTY = 100.0  # per metre of overlap with another person's disc
 CLEARANCE_WANTED = 0.3  # metres between the pelvis and the nearest obstacle (arms swing)
 CLEARANCE_PENALTY = 50.0  # per metre closer than that
-SAG_PENALTY = 50.0  # per metre the head sinks below its standing height minus SAG_ALLOWED
-SAG_ALLOWED = 0.1  # metres: walking lowers the head a little; falls start as a slow sag
+HEAD_PENALTY = 50.0  # per metre the head leaves its standing height by more than HEAD_ALLOWED
+HEAD_ALLOWED = 0.1  # metres: walking moves the head a little; falls start as a slow sag, and
+# a C-VAE chain that drifts off the body's shape stretches (head up, feet into the floor)
 
 
 def policy_gaussian(policy, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +52,8 @@ def candidate_scores(terms: dict[str, np.ndarray], weights: dict[str, float],
     ``FALL_PENALTY`` for a fall, ``INSIDE_PENALTY`` per non-foot marker inside furniture,
     ``OVERLAP_PENALTY`` per metre of overlap with another person, ``CLEARANCE_PENALTY`` per
     metre the pelvis comes closer than ``CLEARANCE_WANTED`` to an obstacle and, with
-    ``head_height``, ``SAG_PENALTY`` per metre the head sinks more than ``SAG_ALLOWED`` below it.
+    ``head_height``, ``HEAD_PENALTY`` per metre the head ends more than ``HEAD_ALLOWED`` below
+    or above it (sinking into a fall, or the markers stretching off a human shape).
 
     Args:
         terms: (N, S) arrays of :meth:`~egogen.sim.env.WalkEnv.preview`.
@@ -64,8 +66,8 @@ def candidate_scores(terms: dict[str, np.ndarray], weights: dict[str, float],
              - INSIDE_PENALTY * flat["n_inside"] - OVERLAP_PENALTY * flat["overlap"]
              - CLEARANCE_PENALTY * np.clip(CLEARANCE_WANTED - flat["clearance"], 0, None)).reshape(shape)
     if head_height is not None:
-        sag = np.asarray(head_height, np.float64)[:, None] - SAG_ALLOWED - terms["head_z"]
-        score = score - SAG_PENALTY * np.clip(sag, 0, None)
+        off = np.abs(np.asarray(head_height, np.float64)[:, None] - terms["head_z"]) - HEAD_ALLOWED
+        score = score - HEAD_PENALTY * np.clip(off, 0, None)
     return score
 
 
@@ -85,8 +87,9 @@ def search_latents(policy, obs: np.ndarray, env, rng: np.random.Generator, candi
             action space.
         active: (N,) bool, agents to search for (the others get the mean); default all.
         head_height: (N,) standing head height of each person (highest marker), metres: a
-            primitive that leaves the head more than ``SAG_ALLOWED`` below it is penalised
-            (falls begin as a sag over two or three primitives); None = no sag term.
+            primitive that leaves the head more than ``HEAD_ALLOWED`` below or above it is
+            penalised (falls begin as a sag over two or three primitives; drifting chains
+            stretch); None = no head term.
     Returns:
         (N, latent) float32 codes.
     Raises:

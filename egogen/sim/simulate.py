@@ -96,7 +96,8 @@ def episode_seed(run_seed: int, index: int, attempt: int) -> int:
 def quality_problems(ep, ps, cfg: SimulateConfig) -> list[str]:
     """Reasons to reject an episode (empty if it passes).
 
-    Checks: finite, consistent arrays (``Episode.check``); nobody fell (policy source); every
+    Checks: finite, consistent arrays (``Episode.check``); not abandoned by the policy source
+    (``meta["abandoned"]``: a step broke the gate after every rewind); nobody fell; every
     head camera within the plausible height range of ``egogen validate``; every
     goal reached (unless ``require_goals`` is off); the fraction
     of frames with a non-foot SSM2 marker inside furniture (precomputed SDF) per person at
@@ -107,6 +108,8 @@ def quality_problems(ep, ps, cfg: SimulateConfig) -> list[str]:
     except ValueError as e:
         return [f"invalid: {e}"]
     problems = []
+    if ep.meta.get("abandoned"):  # stopped early: a step broke the gate after every rewind
+        return [ep.meta["abandoned"]]
     if ep.meta.get("fallen"):
         problems.append("person fell")
     lo, hi = CAMERA_HEIGHT_M  # what `egogen validate` checks: a body the regressor could not fit
