@@ -174,3 +174,55 @@ def test_amass_npz_clips_enter_the_dataset_on_the_floor(tmp_path, body):
     for s in range(2):
         z = ds.markers[ds.seq_start[s]:ds.seq_start[s + 1], :, 2]
         assert abs(z.min()) < 1e-6 and z.max() > 1.3  # floor at the lowest marker, standing
+
+
+def test_regressor_extra_markers_rollouts_and_rest_pose(tiny, body):
+    """The regressor's extra data: canonical C-VAE roll-out windows and standing rest poses."""
+    from egogen.motion.cvae import MotionCVAE
+    from egogen.motion.rollout import MarkerJoints
+    from egogen.motion.train import regressor_extra_markers
+
+    torch.manual_seed(0)
+    cvae = MotionCVAE(CVAEConfig(hidden=32, latent=8))
+    mj = MarkerJoints.fit(tiny.markers[::3], tiny.joints[::3])
+    mb = MarkerBody(body)
+    cfg = _tiny_cfg(regressor_rollout_primitives=2, regressor_rollout_stride=40, regressor_rest_poses=3)
+    ex = regressor_extra_markers(tiny, cvae, mj, mb, cfg)
+    n_seeds = len(tiny.windows("train", stride=40, length=2)[0])
+    assert ex["markers"].shape == (n_seeds * 2 * 15 + 3, 67, 3) and len(ex["betas"]) == len(ex["markers"])
+    rest = ex["markers"][-3:]
+    assert torch.allclose(rest[..., 2].min(dim=1).values, torch.full((3,), 0.02), atol=1e-5)
+    pelvis = mj(rest)[:, 0]
+    assert pelvis[:, :2].abs().max() < 1e-4  # canonical: pelvis above the origin
+    # the first frame of every roll-out window is canonical too (pelvis over the origin)
+    first = ex["markers"][: n_seeds * 30].reshape(-1, 15, 67, 3)[:, 0]
+    assert mj(first)[:, 0, :2].abs().max() < 1e-4
+    again = regressor_extra_markers(tiny, cvae, mj, mb, cfg)
+    assert torch.equal(again["markers"], ex["markers"])  # seeded latent draws
+    off = regressor_extra_markers(tiny, cvae, mj, mb, _tiny_cfg(regressor_rollout_primitives=0,
+                                                                regressor_rest_poses=0))
+    assert off["markers"].shape == (0, 67, 3)
+
+
+def test_regressor_loss_targets_only_rows_that_have_one(body):
+    from egogen.motion.regressor import MarkerRegressor
+    from egogen.motion.train import regressor_loss
+
+    torch.manual_seed(0)
+    reg = MarkerRegressor(RegressorConfig(hidden=32, blocks=1))
+    mb = MarkerBody(body)
+    mk, bt = torch.randn(4, 67, 3) * 0.1, torch.zeros(4, 16)
+    x = torch.zeros(4, 135)
+    far = x.clone()
+    far[2:] = 100.0  # absurd targets on rows 2, 3
+    has = torch.tensor([True, True, False, False])
+    a, _ = regressor_loss(reg, mb, mk, bt, x, 0.1, has)
+    b, _ = regressor_loss(reg, mb, mk, bt, far, 0.1, has)
+    c, _ = regressor_loss(reg, mb, mk, bt, far, 0.1)
+    assert a == b and c > b + 10
+
+
+def test_regressor_only_run_needs_a_trained_cvae(tiny, body, tmp_path):
+    cfg = _tiny_cfg(stages=("regressor",))
+    with pytest.raises(FileNotFoundError, match="cvae.pt"):
+        train_motion(tiny, body, tmp_path / "r", cfg)

@@ -4,7 +4,11 @@ Figures (issue 4; DIMOS locomotion evaluation for the contact score):
 - ``reconstruction_mm``: held-out primitives, posterior-mean z, mean per-marker Euclidean
   error of the 13 predicted frames, mm.
 - ``regressor_mm``: held-out frames, markers of the regressed SMPL-X body (through the body
-  model) vs the input markers, mean per-marker, mm.
+  model) vs the input markers, mean per-marker, mm. ``regressor_rollout_mm``: the same on the
+  random roll-outs below (each primitive window in its canonical frame, the seed sequence's
+  betas) - the markers the regressor turns into bodies in simulation, which no body fits
+  exactly; ``regressor_rest_mm``: the same on the standing pose of the mean shape (the
+  seed pose of simulated people).
 - roll-outs: z ~ N(0, I), chains of ``num_primitives`` primitives from held-out seeds:
   ``foot_skating_cm_s`` (mean horizontal speed of foot markers below 5 cm), ``contact_score``
   (mean over frames of exp(-relu(min foot-marker speed - 0.075 m/s)) *
@@ -23,7 +27,7 @@ import torch
 from egogen.body.skeleton import JOINT_INDEX
 from egogen.motion.dataset import MotionDataset
 from egogen.motion.markers import MarkerBody
-from egogen.motion.rollout import rollout
+from egogen.motion.rollout import canonical_frame_t, rollout
 
 __all__ = ["FOOT_MARKERS", "foot_metrics", "posture_metrics", "evaluate_motion", "heldout_seeds"]
 
@@ -87,6 +91,15 @@ def heldout_seeds(ds: MotionDataset, num: int) -> torch.Tensor:
     return torch.as_tensor(ds.markers[first[:, None] + np.arange(2)])
 
 
+def _regressor_error(reg, mb: MarkerBody, markers: torch.Tensor, betas: torch.Tensor) -> float:
+    """Mean per-marker distance (mm) between (N, M, 3) canonical markers and the markers of
+    the body the regressor fits to them."""
+    from egogen.motion.regressor import unpack
+
+    Rm, t = unpack(reg(markers, betas)[-1])
+    return float((mb(betas, Rm, t)[0] - markers).norm(dim=-1).mean() * 1000)
+
+
 @torch.no_grad()
 def evaluate_motion(models, ds: MotionDataset, body, num_primitives: int = 20, num_seeds: int = 32,
                     seed: int = 0, diversity_samples: int = 10) -> dict:
@@ -121,10 +134,7 @@ def evaluate_motion(models, ds: MotionDataset, body, num_primitives: int = 20, n
         mb = MarkerBody(body)
         mk = w["markers"].reshape(-1, M, 3)
         bt = w["betas"][:, None].expand(-1, 15, -1).reshape(-1, w["betas"].shape[-1])
-        from egogen.motion.regressor import unpack
-
-        Rm, t = unpack(models.regressor(mk, bt)[-1])
-        res["regressor_mm"] = float((mb(bt, Rm, t)[0] - mk).norm(dim=-1).mean() * 1000)
+        res["regressor_mm"] = _regressor_error(models.regressor, mb, mk, bt)
     # roll-outs from held-out seeds (original, unmirrored sequences first)
     L = 2 + 13 * num_primitives
     seeds = heldout_seeds(ds, num_seeds)
@@ -132,6 +142,22 @@ def evaluate_motion(models, ds: MotionDataset, body, num_primitives: int = 20, n
     roll = rollout(cvae, mj, seeds, num_primitives, generator=g)
     res.update({"rollouts": int(len(seeds)), "rollout_primitives": num_primitives,
                 "rollout_seconds": (L - 1) / FPS})
+    if models.regressor is not None:
+        F = cvae.cfg.future
+        seqs = ds.sequences("held_out")
+        bt = torch.as_tensor(ds.betas[seqs[np.linspace(0, len(seqs) - 1, num_seeds).round().astype(int)]])
+        errs = []
+        for k in range(num_primitives):
+            win = roll[:, F * k:F * k + 2 + F]
+            R, o = canonical_frame_t(mj(win[:, 0]))
+            loc = torch.einsum("bji,btmj->btmi", R, win - o[:, None, None]).reshape(-1, M, 3)
+            errs.append(_regressor_error(models.regressor, mb, loc, bt.repeat_interleave(win.shape[1], 0)))
+        res["regressor_rollout_mm"] = float(np.mean(errs))
+        from egogen.motion.train import TrainConfig, regressor_extra_markers
+
+        rest = regressor_extra_markers(ds, cvae, mj, mb, TrainConfig(regressor_rollout_primitives=0,
+                                                                     regressor_rest_poses=1))
+        res["regressor_rest_mm"] = _regressor_error(models.regressor, mb, rest["markers"], 0 * rest["betas"])
     res.update(foot_metrics(roll, names))
     res.update(posture_metrics(mj(roll)))
     # diversity: samples of one primitive from the same seed
