@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from egogen.render.trajectory import ate, rotation_errors_deg, umeyama
+from egogen.render.trajectory import ate, fit_rotation, rotation_errors_deg, umeyama
 
 
 def _walk(n=50, seed=0):
@@ -57,7 +57,11 @@ def test_rotation_errors_after_alignment():
     A = Rotation.from_euler("x", 40, degrees=True).as_matrix()
     R_est = np.einsum("ij,njk->nik", A.T, R_true)  # the estimate's frame is turned by A^T
     T = umeyama(_walk(5) @ A, _walk(5))
-    assert np.allclose(rotation_errors_deg(R_est, R_true, T), 0, atol=1e-6)
+    assert np.allclose(rotation_errors_deg(R_est, R_true, T.R), 0, atol=1e-6)
+    assert np.allclose(fit_rotation(R_est, R_true), A)  # fitted from the orientations alone
+    assert np.allclose(rotation_errors_deg(R_est, R_true), 0, atol=1e-6)
+    wobble = Rotation.from_rotvec([[np.radians(2.0) * (-1) ** i, 0.0, 0.0] for i in range(5)]).as_matrix()
+    assert np.allclose(rotation_errors_deg(np.einsum("nij,njk->nik", R_est, wobble), R_true, A), 2.0)
 
 
 @pytest.mark.parametrize("src,dst", [(np.zeros((2, 3)), np.zeros((2, 3))), (np.zeros((5, 3)), np.ones((5, 3))),

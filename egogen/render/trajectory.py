@@ -98,18 +98,43 @@ def ate(estimated: np.ndarray, truth: np.ndarray, with_scale: bool = True) -> tu
     return float(np.sqrt(np.mean(err ** 2))), T, err
 
 
-def rotation_errors_deg(R_est: np.ndarray, R_true: np.ndarray, align: Similarity) -> np.ndarray:
+def fit_rotation(R_est: np.ndarray, R_true: np.ndarray) -> np.ndarray:
+    """The rotation A minimising sum_i |R_true_i - A R_est_i|_F^2 (chordal mean of
+    R_true_i R_est_i^T, projected onto SO(3)).
+
+    Args:
+        R_est: (N, 3, 3) estimated camera -> world rotations in the estimate's frame.
+        R_true: (N, 3, 3) true camera -> world rotations.
+    Returns:
+        (3, 3) float64 rotation from the estimate's frame to the true one.
+    Raises:
+        ValueError: shapes differ or N < 1.
+    """
+    Re, Rt = np.asarray(R_est, dtype=np.float64), np.asarray(R_true, dtype=np.float64)
+    if Re.shape != Rt.shape or Re.ndim != 3 or Re.shape[1:] != (3, 3) or len(Re) < 1:
+        raise ValueError(f"R_est and R_true must both be (N, 3, 3) with N >= 1, got {Re.shape} and {Rt.shape}")
+    M = np.einsum("nij,nkj->ik", Rt, Re)
+    U, _, Vt = np.linalg.svd(M)
+    S = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt)) or 1.0])
+    return U @ S @ Vt
+
+
+def rotation_errors_deg(R_est: np.ndarray, R_true: np.ndarray, R_align: np.ndarray | None = None) -> np.ndarray:
     """Angles between aligned estimated and true camera orientations.
 
     Args:
         R_est: (N, 3, 3) estimated camera -> world rotations in the estimate's frame.
         R_true: (N, 3, 3) true camera -> world rotations (``T_world_camera[:, :3, :3]``).
-        align: the transform from the estimate's frame to the true one (:func:`ate`).
+        R_align: (3, 3) rotation from the estimate's frame to the true one (e.g. the ``R``
+            of :func:`ate`'s alignment); None fits it to the orientations
+            (:func:`fit_rotation`), which is better determined than the position fit when
+            the path is nearly straight.
     Returns:
-        (N,) float64 angles of ``R_true^T (align.R R_est)``, degrees.
+        (N,) float64 angles of ``R_true^T (R_align R_est)``, degrees.
     """
-    Ra = np.einsum("ij,njk->nik", align.R, np.asarray(R_est, dtype=np.float64))
-    D = np.einsum("nji,njk->nik", np.asarray(R_true, dtype=np.float64), Ra)
     from scipy.spatial.transform import Rotation
 
+    A = fit_rotation(R_est, R_true) if R_align is None else np.asarray(R_align, dtype=np.float64)
+    Ra = np.einsum("ij,njk->nik", A, np.asarray(R_est, dtype=np.float64))
+    D = np.einsum("nji,njk->nik", np.asarray(R_true, dtype=np.float64), Ra)
     return np.degrees(Rotation.from_matrix(D).magnitude())
