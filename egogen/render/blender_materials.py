@@ -4,14 +4,15 @@ colour temperature of lights. Only called from :mod:`egogen.render.blender` (nee
 Each scene ``Material(colour, pattern)`` becomes a Principled BSDF whose base colour is the
 linear ``colour`` modulated by a pattern texture on world-space coordinates: planks and
 wood grain (wave bands), tiles (brick texture with grout), fabric/carpet/linen (fine
-noise), marble (distorted veins), plaster/ceramic/metal/leaves/solid (faint noise).
+noise), marble (distorted veins), plaster (multi-octave stucco noise), ceramic/metal/leaves/solid
+(faint noise).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: pattern -> (texture kind, scale, contrast, roughness, metallic)
+#: pattern -> (texture kind, scale, contrast, roughness, metallic[, noise detail (octaves, default 3)])
 PATTERNS = {
     "wood_planks": ("wave", 3.0, 0.25, 0.55, 0.0),
     "wood_grain": ("wave", 8.0, 0.18, 0.5, 0.0),
@@ -21,7 +22,10 @@ PATTERNS = {
     "linen": ("noise", 90.0, 0.12, 0.9, 0.0),
     "carpet": ("noise", 150.0, 0.25, 1.0, 0.0),
     "marble": ("marble", 2.0, 0.35, 0.15, 0.0),
-    "plaster": ("noise", 6.0, 0.05, 0.9, 0.0),
+    # textured plaster (stucco): multi-octave noise, visible up close. The first, faint
+    # version (scale 6, contrast 0.05) left walls blank, so feature-based SfM / SLAM lost
+    # track wherever a wall filled the view (docs/render.md, "COLMAP check").
+    "plaster": ("noise", 10.0, 0.45, 0.9, 0.0, 10.0),
     "ceramic": ("noise", 4.0, 0.03, 0.1, 0.0),
     "brushed_metal": ("wave", 200.0, 0.08, 0.3, 0.9),
     "leaves": ("noise", 25.0, 0.35, 0.6, 0.0),
@@ -42,7 +46,7 @@ def kelvin_to_rgb(kelvin: float) -> tuple[float, float, float]:
     return tuple(float(x) for x in lin / lin.max())
 
 
-def _pattern_factor(nt, kind: str, scale: float, coord):
+def _pattern_factor(nt, kind: str, scale: float, coord, detail: float = 3.0):
     """Add a texture node chain; returns an output socket with values about in [0, 1]."""
     if kind == "wave":
         n = nt.nodes.new("ShaderNodeTexWave")
@@ -68,7 +72,7 @@ def _pattern_factor(nt, kind: str, scale: float, coord):
     else:
         n = nt.nodes.new("ShaderNodeTexNoise")
         n.inputs["Scale"].default_value = scale
-        n.inputs["Detail"].default_value = 3.0
+        n.inputs["Detail"].default_value = detail
     nt.links.new(coord, n.inputs["Vector"])
     return n.outputs["Fac"]
 
@@ -78,7 +82,7 @@ def make_material(bpy, name: str, colour, pattern: str = "solid", vertex_colour:
     """A Principled BSDF material: ``colour`` (linear RGB) or the mesh's colour attribute
     ``vertex_colour``, modulated by the procedural ``pattern`` (unknown names: faint noise).
     ``diffuse_color`` is set too, for the Workbench engine."""
-    kind, scale, contrast, rough, metal = PATTERNS.get(pattern, PATTERNS["plaster"])
+    kind, scale, contrast, rough, metal, *more = PATTERNS.get(pattern, PATTERNS["plaster"])
     mat = bpy.data.materials.new(name)
     mat.use_nodes = True
     c = tuple(float(x) for x in colour)
@@ -97,7 +101,7 @@ def make_material(bpy, name: str, colour, pattern: str = "solid", vertex_colour:
         base = rgb.outputs[0]
     if contrast > 0:
         tc = nt.nodes.new("ShaderNodeTexCoord")
-        fac = _pattern_factor(nt, kind, scale, tc.outputs["Object"])
+        fac = _pattern_factor(nt, kind, scale, tc.outputs["Object"], *more)
         # base * (1 - contrast/2 + contrast * fac)
         m = nt.nodes.new("ShaderNodeMath")
         m.operation = "MULTIPLY_ADD"
