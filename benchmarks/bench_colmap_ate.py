@@ -77,8 +77,13 @@ def render_frames(members: dict, args) -> dict:
 
 def run_colmap(image_dir: Path, mask_dir: Path | None, work: Path, camera: dict, matching: str,
                threads: int, peak_threshold: float, overlap: int, min_inliers: int) -> dict:
-    """Feature extraction, matching and incremental mapping; returns {image name: (centre
-    (3,), R_world_camera (3, 3))} of the largest reconstruction (COLMAP's frame)."""
+    """Feature extraction, matching and incremental mapping of the frames in ``image_dir``.
+
+    Returns:
+        ``{"poses": {image name: (camera centre (3,), R_world_camera (3, 3))} of the largest
+        reconstruction, in COLMAP's frame and scale; "models": reconstructions made;
+        "points": 3D points of the largest}``.
+    """
     import pycolmap
 
     db = work / "database.db"
@@ -112,9 +117,9 @@ def run_colmap(image_dir: Path, mask_dir: Path | None, work: Path, camera: dict,
     m = opts.mapper
     m.abs_pose_refine_focal_length = False  # the rig's intrinsics are known
     m.abs_pose_refine_extra_params = False
-    # Plain painted walls give a few hundred SIFT features and tens of inliers per pair:
+    # Painted walls give a few hundred SIFT features and tens of inliers on some pairs:
     # COLMAP's defaults (100 inliers and 16 degrees to start, 30 inliers to add a frame)
-    # are made for photos of textured scenes.
+    # are made for photos of richly textured scenes.
     m.init_min_num_inliers = min_inliers * 2
     m.init_min_tri_angle = 4.0
     m.abs_pose_min_num_inliers = min_inliers
