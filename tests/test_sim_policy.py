@@ -68,14 +68,14 @@ def test_a_step_that_still_breaks_the_gate_after_every_rewind_ends_the_episode(m
     import egogen.sim.policy_episode as pe
     from egogen.sim.simulate import SimulateConfig, quality_problems
 
-    monkeypatch.setattr(pe, "HEAD_DRIFT_M", -10.0)  # every step now counts as a head off its height
-    ep = _episode(models, 7, max_backtracks=2)
-    assert ep.meta["abandoned"] == "head height" and ep.meta["backtracks"] == 2
+    ep = _episode(models, 7, max_backtracks=2, min_person_distance=100.0)  # every step "collides"
+    assert ep.meta["abandoned"] == "people collide" and ep.meta["backtracks"] == 2
     assert ep.meta["steps"] == 0 and ep.num_frames == 2  # rewound to the start, then stopped
-    assert quality_problems(ep, None, SimulateConfig(source="policy")) == ["head height"]
-    monkeypatch.setattr(pe, "HEAD_DRIFT_M", 10.0)  # no head can move that far
+    assert quality_problems(ep, None, SimulateConfig(source="policy")) == ["people collide"]
+    # a head off its height is rewound too, but once the rewinds are spent the episode goes on
+    monkeypatch.setattr(pe, "HEAD_DRIFT_M", -10.0)
     ep = _episode(models, 7, max_backtracks=2)
-    assert ep.meta["abandoned"] == "" and ep.meta["steps"] == 5
+    assert ep.meta["abandoned"] == "" and ep.meta["backtracks"] == 2 and ep.meta["steps"] == 5
 
 
 class _Walker(torch.nn.Module):
