@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from egogen.data import ShardError, read_index
@@ -74,3 +75,18 @@ def test_gate_rejects_a_head_camera_outside_the_height_validate_accepts():
     assert "camera height" not in quality_problems(ep, ps, cfg)
     ep.people[0].T_world_camera[10, 2, 3] = 0.4  # one frame of a body the regressor got wrong
     assert "camera height" in quality_problems(ep, ps, cfg)
+
+
+def test_scripted_walkers_wait_at_their_start_instead_of_walking_through_each_other():
+    from egogen.sim.scripted import PASSING_DISTANCE_M, _wait_for_others
+
+    t = np.arange(90)[:, None] / 30.0  # 3 s at 30 Hz, 1.2 m/s
+    east = np.hstack([-1.8 + 1.2 * t, np.zeros_like(t)])  # crosses the origin at 1.5 s
+    north = np.hstack([np.zeros_like(t), -1.8 + 1.2 * t])  # ... and so would this one
+    assert np.linalg.norm(east - north, axis=1).min() < 0.1
+    wait = _wait_for_others(north, [east], 30.0)
+    assert wait > 0
+    late = np.concatenate([np.repeat(north[:1], wait, 0), north])
+    east_done = np.concatenate([east, np.repeat(east[-1:], len(late) - len(east), 0)])
+    assert np.linalg.norm(late - east_done, axis=1).min() >= PASSING_DISTANCE_M
+    assert _wait_for_others(north + [10.0, 0.0], [east], 30.0) == 0  # far apart: no wait

@@ -61,6 +61,10 @@ def smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
     return out
 
 
+START_SEPARATION_M = 1.0  # people start (and stop at goals) at least this far apart, pelvis to pelvis
+START_CLEARANCE_M = 0.45  # ... and start this far from furniture (hands hang 0.3 m out from the pelvis)
+
+
 def plan_chain(ps, rng: np.random.Generator, num_goals: int, object_goal_p: float, min_dist: float,
                max_length: float = np.inf, away_from: Sequence[np.ndarray] = (), separation: float = 0.0,
                start_clearance: float = 0.0):
@@ -69,8 +73,10 @@ def plan_chain(ps, rng: np.random.Generator, num_goals: int, object_goal_p: floa
     the previous point and reachable from it; goals after the first keep the planned path
     within ``max_length`` metres in all (those that would not are re-drawn or dropped). The
     start is re-drawn (up to 20 times) while it lies closer than ``separation`` metres to one
-    of the ``away_from`` points (other people's starts: nobody starts inside someone else) or
-    closer than ``start_clearance`` metres to an obstacle (hands hanging into a table).
+    of the ``away_from`` points (other people's starts and goals: nobody starts inside someone
+    else) or closer than ``start_clearance`` metres to an obstacle (hands hanging into a
+    table); a goal that close to an ``away_from`` point is re-drawn like one too near the
+    previous point (two people sent to the same sofa would stand in each other).
 
     Returns:
         path (K, 2) float64: the start, then the planned waypoints of every leg;
@@ -101,6 +107,8 @@ def plan_chain(ps, rng: np.random.Generator, num_goals: int, object_goal_p: floa
                 g = Goal(np.asarray(p, float), room_of(sc, p) or "point", room_of(sc, p), -1)
             if np.linalg.norm(g.xy - here) < min_dist:
                 continue
+            if len(others) and np.linalg.norm(others - g.xy[:2], axis=1).min() < separation:
+                continue
             res = ps.plan_path(here, g.xy)
             if res.reachable and (not goals or length + res.length <= max_length):
                 length += res.length
@@ -110,6 +118,12 @@ def plan_chain(ps, rng: np.random.Generator, num_goals: int, object_goal_p: floa
                 here = g.xy
                 break
     return np.asarray(pts, float), goals, goal_idx
+
+
+def taken_points(plans: Sequence[dict]) -> list[np.ndarray]:
+    """(2,) start and goal points of the people planned so far (dicts with ``path`` (K, 2) and
+    ``goals``), for :func:`plan_chain`'s ``away_from``."""
+    return [np.asarray(p["path"][0][:2], float) for p in plans] + [g.xy[:2] for p in plans for g in p["goals"]]
 
 
 def closest_approach(xy: np.ndarray) -> float:

@@ -46,16 +46,14 @@ import torch
 
 from egogen.resources import default_policy_path
 from egogen.sim.episode import FPS, Episode
-from egogen.sim.people import (closest_approach, frames_inside, person_track, plan_chain, resolve_scene,
-                               sample_betas, smooth)
+from egogen.sim.people import (START_CLEARANCE_M, START_SEPARATION_M, closest_approach, frames_inside,
+                               person_track, plan_chain, resolve_scene, sample_betas, smooth, taken_points)
 
 __all__ = ["load_policy", "markers_to_smplx", "policy_episode"]
 
 PRIMITIVE_FRAMES = 13
 SEED_FRAMES = 2
 PLAN_SPEED = 0.5  # m/s: goal chains fit max_duration_s at this speed; legs get time for it
-START_SEPARATION_M = 1.0  # people start at least this far apart (pelvis to pelvis)
-START_CLEARANCE_M = 0.45  # ... and this far from furniture (the standing seed's hands hang 0.3 m out)
 HEAD_DRIFT_M = 0.3  # a step whose head ends further below or above standing height is rewound
 
 
@@ -254,7 +252,7 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
         n_goals = int(rng.integers(num_goals[0], num_goals[1] + 1))
         path, goals, _ = plan_chain(ps, rng, n_goals, object_goal_p, min_dist=2.0,
                                     max_length=max_duration_s * PLAN_SPEED,
-                                    away_from=[p["path"][0] for p in plans], separation=START_SEPARATION_M,
+                                    away_from=taken_points(plans), separation=START_SEPARATION_M,
                                     start_clearance=START_CLEARANCE_M)
         plans.append(dict(path=path, goals=goals, betas=sample_betas(rng, body.num_betas)))
 

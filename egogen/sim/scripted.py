@@ -21,7 +21,8 @@ from egogen.body import Y_UP_TO_Z_UP, load_body_model
 from egogen.body.skeleton import body_pose_slice
 from egogen.rotations import aa_to_mat, mat_to_aa
 from egogen.sim.episode import FPS, Episode
-from egogen.sim.people import person_track, plan_chain, resolve_scene, sample_betas, smooth
+from egogen.sim.people import (START_SEPARATION_M, person_track, plan_chain, resolve_scene, sample_betas, smooth,
+                               taken_points)
 
 __all__ = ["scripted_episode"]
 
@@ -42,6 +43,38 @@ def _walk(path: np.ndarray, goal_idx: list[int], speed: float, pause_s: float, f
     s_arr = np.asarray(s_list if s_list else [0.0])
     xy = np.stack([np.interp(s_arr, cum, path[:, 0]), np.interp(s_arr, cum, path[:, 1])], 1)
     return xy, s_arr, arrive
+
+
+PASSING_DISTANCE_M = 0.6  # scripted walkers keep their pelvises this far apart (shoulders clear)
+MAX_WAIT_S = 8.0
+
+
+def _wait_for_others(xy: np.ndarray, others: list[np.ndarray], fps: float) -> int:
+    """Frames a scripted walker waits at its start so that it never comes closer than
+    ``PASSING_DISTANCE_M`` to the people planned before it (who stand still at their last
+    point once done): the first of 0, 0.5, ... ``MAX_WAIT_S`` seconds that works, else the one
+    that keeps them furthest apart. Scripted walkers do not steer around each other; waiting
+    turns most crossings into passings one after the other.
+
+    Args:
+        xy: (N, 2) the walker's pelvis track, metres; others: (N_j, 2) tracks of the others.
+    """
+    if not others:
+        return 0
+    best, best_d = 0, -1.0
+    for wait in range(0, int(MAX_WAIT_S * fps) + 1, max(1, int(round(0.5 * fps)))):
+        mine = np.concatenate([np.repeat(xy[:1], wait, 0), xy])
+        d = np.inf
+        for o in others:
+            T = max(len(mine), len(o))
+            a = np.concatenate([mine, np.repeat(mine[-1:], T - len(mine), 0)])
+            b = np.concatenate([o, np.repeat(o[-1:], T - len(o), 0)])
+            d = min(d, float(np.linalg.norm(a - b, axis=1).min()))
+        if d >= PASSING_DISTANCE_M:
+            return wait
+        if d > best_d:
+            best, best_d = wait, d
+    return best
 
 
 def _aa(axis: str, angle: np.ndarray) -> np.ndarray:
@@ -85,9 +118,15 @@ def scripted_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_
     plans = []
     for k in range(num_people):
         n_goals = int(rng.integers(num_goals[0], num_goals[1] + 1))
-        path, goals, goal_idx = plan_chain(ps, rng, n_goals, object_goal_p, min_dist=2.0)
+        path, goals, goal_idx = plan_chain(ps, rng, n_goals, object_goal_p, min_dist=2.0,
+                                           away_from=taken_points(plans), separation=START_SEPARATION_M)
         v = float(rng.uniform(*speed))
         xy, s_arr, arrive = _walk(path, goal_idx, v, float(rng.uniform(0.5, 1.0)), fps)
+        wait = _wait_for_others(xy, [q["xy"] for q in plans], fps)
+        if wait:
+            xy = np.concatenate([np.repeat(xy[:1], wait, 0), xy])
+            s_arr = np.concatenate([np.zeros(wait), s_arr])
+            arrive = [a + wait for a in arrive]
         betas = sample_betas(rng, body.num_betas)
         plans.append(dict(path=path, goals=goals, xy=xy, s=s_arr, arrive=arrive, speed=v, betas=betas,
                           stride=float(rng.uniform(1.2, 1.45)), phase0=float(rng.uniform(0, 2 * np.pi)),
