@@ -152,13 +152,14 @@ def test_training_lowers_the_heldout_error_of_every_tokenizer(run):
         h = m["motion"][v]["history"]
         assert h[-1]["mpjpe_mm"] < h[0]["mpjpe_mm"] and h[-1]["feature_l1"] < h[0]["feature_l1"], (v, h)
         assert m["motion"][v]["eval_split"] == "heldout" and m["motion"][v]["steps"] == 60
-    for mod, keys in (("camera", ("translation_cm", "rotation_deg")), ("gaze", ("angle_deg",))):
+    for mod, keys in (("camera", ("translation_cm", "rotation_deg")), ("wrists", ("translation_cm", "rotation_deg")),
+                      ("gaze", ("angle_deg",))):
         h = m[mod]["history"]
         for k in keys:
             assert h[-1][k] < h[0][k], (mod, k, h)
     # token budgets: EgoM2P 30 per 2 s window; motion 60 / 4 steps x codebooks; PQ=1 and PQ=2 hold
     # the same code parameters
-    assert m["camera"]["tokens_per_window"] == m["gaze"]["tokens_per_window"] == 30
+    assert m["camera"]["tokens_per_window"] == m["gaze"]["tokens_per_window"] == m["wrists"]["tokens_per_window"] == 30
     assert m["camera"]["codebook_size"] == m["gaze"]["codebook_size"] == 256
     pq1, pq2, rq = (m["motion"][v] for v in ("pq1", "pq2", "rq"))
     assert (pq1["tokens_per_window"], pq2["tokens_per_window"], rq["tokens_per_window"]) == (15, 30, 30)
@@ -281,4 +282,4 @@ def test_cli_trains_the_tokenizers_from_a_config_file_and_pretrain_asks_for_them
     m = json.loads(res.stdout[res.stdout.index("{"):])
     assert m["config"] == "quick" and set(m["motion"]) == {"pq2"} and m["motion"]["pq2"]["steps"] == 3
     assert sorted(p.name for p in out.iterdir()) == ["camera.pt", "config.json", "gaze.pt", "metrics.json",
-                                                    "motion_pq2.pt", "split.json", "tokenizer.json"]
+                                                    "motion_pq2.pt", "split.json", "tokenizer.json", "wrists.pt"]

@@ -96,9 +96,14 @@ class PretrainConfig:
         eval_every, checkpoint_every: held-out loss period and checkpoint period (steps).
         decode_steps: steps of the any-to-any decoding used by the evaluation tasks (1: one
             shot; more: most confident tokens first, as 4M / MaskGIT).
+        clip_dim, clip_steps, clip_batch, clip_lr: the contrastive motion-text model of the
+            text-to-motion task (:mod:`egogen.models.textmotion`): embedding width, AdamW steps,
+            batch, learning rate.
+        retrieval_batch: candidates per retrieval query in text to motion (Guo et al. 2022's
+            R-precision uses 32).
     """
 
-    modalities: tuple = ("motion", "camera", "gaze", "text")
+    modalities: tuple = ("motion", "camera", "wrists", "gaze", "text")
     motion_tokenizer: str = "pq2"
     text_tokens: int = 16
     dim: int = 64
@@ -118,6 +123,11 @@ class PretrainConfig:
     eval_every: int = 100
     checkpoint_every: int = 100
     decode_steps: int = 1
+    clip_dim: int = 64
+    clip_steps: int = 300
+    clip_batch: int = 64
+    clip_lr: float = 1e-3
+    retrieval_batch: int = 32
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,8 @@ class TokenizerConfig:
             code parameters of PQ, with as many tokens per step as PQ=``rq_quantizers``).
         camera, gaze: VQ-VAEs over 60-frame windows, 2x down-sampling -> 30 tokens,
             codebook 256 (EgoM2P).
+        wrists: the VQ-VAE of the wrist trajectories (EgoLM's 3-point sensors without the head,
+            which the camera stream carries; 60 x 18 -> 30 tokens); the camera's sizes.
         joint_loss_weight: weight of the joint-position L1 (metres, through forward
             kinematics) added to the motion feature loss (EgoLM's joint term): pelvis-relative
             joints + ``window_joint_weight`` x joints in the window frame (root trajectory
@@ -155,6 +167,7 @@ class TokenizerConfig:
     rq_quantizers: int = 2
     camera: VQVAEConfig = field(default_factory=lambda: VQVAEConfig(width=32, down=1, codebook_size=256, code_dim=16))
     gaze: VQVAEConfig = field(default_factory=lambda: VQVAEConfig(width=32, down=1, codebook_size=256, code_dim=8))
+    wrists: VQVAEConfig = field(default_factory=lambda: VQVAEConfig(width=32, down=1, codebook_size=256, code_dim=16))
     joint_loss_weight: float = 10.0
     window_joint_weight: float = 0.2
     steps: int = 300
@@ -184,10 +197,12 @@ CONFIGS: dict[str, TokenizerConfig] = {
                            dead_code_threshold=2.0),
         gaze=VQVAEConfig(width=48, res_blocks=2, down=1, code_dim=16, codebook_size=256, decay=0.99,
                          dead_code_threshold=2.0),
+        wrists=VQVAEConfig(width=64, res_blocks=2, down=1, code_dim=32, codebook_size=256, decay=0.99,
+                           dead_code_threshold=2.0),
         steps=2000, batch_size=64, lr=1e-3, eval_every=250, checkpoint_every=250, text_vocab_size=2000,
         pretrain=PretrainConfig(text_tokens=24, dim=128, heads=4, encoder_layers=2, decoder_layers=2, ff_mult=2,
                                 dropout=0.1, input_budget=48, target_budget=48, steps=2000, batch_size=64, lr=5e-4,
-                                warmup=100, eval_every=250, checkpoint_every=250)),
+                                warmup=100, eval_every=250, checkpoint_every=250, clip_dim=128, clip_steps=1000)),
     # the papers' sizes (GPU): EgoLM motion 2 x 8192 x 64, EgoM2P camera / gaze 30 tokens of 256
     "base": TokenizerConfig(
         name="base",
@@ -198,11 +213,13 @@ CONFIGS: dict[str, TokenizerConfig] = {
                            dead_code_threshold=2.0),
         gaze=VQVAEConfig(width=128, res_blocks=3, down=1, code_dim=32, codebook_size=256, decay=0.99,
                          dead_code_threshold=2.0),
+        wrists=VQVAEConfig(width=256, res_blocks=3, down=1, code_dim=64, codebook_size=256, decay=0.99,
+                           dead_code_threshold=2.0),
         steps=100_000, batch_size=256, lr=2e-4, eval_every=2000, checkpoint_every=2000, text_vocab_size=8000,
         pretrain=PretrainConfig(text_tokens=32, dim=512, heads=8, encoder_layers=8, decoder_layers=8, ff_mult=4,
                                 dropout=0.1, input_budget=128, target_budget=128, alpha=0.2, steps=100_000,
                                 batch_size=256, lr=1e-4, warmup=5000, eval_every=5000, checkpoint_every=5000,
-                                decode_steps=8)),
+                                decode_steps=8, clip_dim=256, clip_steps=5000, clip_batch=256, clip_lr=5e-4)),
 }
 """The named configurations."""
 

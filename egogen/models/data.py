@@ -9,6 +9,8 @@ modality it holds, windows of ``length`` frames (30 Hz) every ``stride`` frames:
 - ``camera``: (L, 9) head-camera pose relative to the window's first frame (6D + metres,
   EgoM2P);
 - ``gaze``: (L, 2) gaze yaw / pitch, rad, OpenCV camera frame;
+- ``wrists``: (L, 18) both wrists' poses relative to the window's first head frame
+  (``sensors.npz``, EgoLM's 3-point sensors; :func:`~egogen.models.features.wrist_window_features`);
 - ``text``: the strings of ``text.json`` (instruction, description, caption texts) for BPE.
 
 Samples are read with :func:`egogen.data.shards.read_shard` (sha256 checked against
@@ -39,19 +41,20 @@ import numpy as np
 import torch
 
 from egogen.data.shards import ShardError, read_index, read_shard
-from egogen.models.features import (CAMERA_DIM, FPS, GAZE_DIM, MOTION_DIM, MOTION_JOINTS,
-                                    camera_window_features, gaze_features, motion_features)
+from egogen.models.features import (CAMERA_DIM, FPS, GAZE_DIM, MOTION_DIM, MOTION_JOINTS, WRISTS_DIM,
+                                    camera_window_features, gaze_features, motion_features, wrist_window_features)
 
 __all__ = ["TokenizerDataError", "Windows", "TokenizerData", "load_tokenizer_data", "episode_id",
            "heldout_episodes", "MODALITIES", "sample_texts", "caption_spans"]
 
-MODALITIES = ("motion", "camera", "gaze")
+MODALITIES = ("motion", "camera", "gaze", "wrists")
 """The windowed modalities the VQ-VAE tokenizers train on (text is handled by BPE)."""
 
 _NEEDS = {"motion": ("motion.npz", ("global_orient", "body_pose", "betas")),
           "camera": ("camera.npz", ("T_world_camera",)),
-          "gaze": ("gaze.npz", ("direction",))}
-_DIMS = {"motion": MOTION_DIM, "camera": CAMERA_DIM, "gaze": GAZE_DIM}
+          "gaze": ("gaze.npz", ("direction",)),
+          "wrists": ("sensors.npz", ("T_world_head", "T_world_left_wrist", "T_world_right_wrist"))}
+_DIMS = {"motion": MOTION_DIM, "camera": CAMERA_DIM, "gaze": GAZE_DIM, "wrists": WRISTS_DIM}
 
 
 class TokenizerDataError(RuntimeError):
@@ -97,9 +100,10 @@ class Windows:
     """Windows of one modality over many samples, cut from per-frame streams on demand.
 
     Attributes:
-        name: ``motion``, ``camera`` or ``gaze``.
+        name: ``motion``, ``camera``, ``gaze`` or ``wrists``.
         frames: per-frame streams of all samples, concatenated: motion (F, 136) float32
-            features, gaze (F, 2) float32, camera (F, 4, 4) float64 ``T_world_camera``.
+            features, gaze (F, 2) float32, camera (F, 4, 4) float64 ``T_world_camera``,
+            wrists (F, 3, 4, 4) float64 head, left and right wrist joint frames -> world.
         starts: (N,) int64 first frame (index into ``frames``) of each window.
         sample: (N,) int64 index into ``keys`` of each window's sample.
         keys: sample keys.
@@ -131,12 +135,13 @@ class Windows:
             idx: (n,) window indices (int array or tensor).
         Returns:
             ``x``: (n, L, dim) float32 features (camera relative to each window's first
-            frame); motion also ``rest_joints``: (n, 22, 3) float32.
+            frame, wrists to its first head frame); motion also ``rest_joints``: (n, 22, 3) float32.
         """
         idx = np.asarray(idx, np.int64).reshape(-1)
         rows = self.starts[idx][:, None] + np.arange(self.length)[None]
         raw = self.frames[rows]
-        x = camera_window_features(raw) if self.name == "camera" else torch.from_numpy(np.ascontiguousarray(raw))
+        x = (camera_window_features(raw) if self.name == "camera" else wrist_window_features(raw)
+             if self.name == "wrists" else torch.from_numpy(np.ascontiguousarray(raw)))
         out = {"x": x}
         if self.rest_joints is not None:
             out["rest_joints"] = torch.from_numpy(self.rest_joints[self.sample[idx]])
@@ -255,6 +260,8 @@ def _sample_streams(key: str, members: dict, rest: _RestJoints, missing: Counter
             out["rest_joints"] = rj
         elif mod == "camera":
             out["camera"] = np.asarray(z["T_world_camera"], np.float64)
+        elif mod == "wrists":
+            out["wrists"] = np.stack([np.asarray(z[a], np.float64) for a in arrays], axis=1)
         else:
             out["gaze"] = gaze_features(z["direction"])
     if "text.json" in members:
@@ -286,8 +293,8 @@ def _windows(name: str, per_sample: list, length: int, stride: int, rest: Option
         if r is not None:
             rj.append(r)
         offset += n
-    shape = {"motion": (0, MOTION_DIM), "gaze": (0, GAZE_DIM), "camera": (0, 4, 4)}[name]
-    dtype = np.float64 if name == "camera" else np.float32
+    shape = {"motion": (0, MOTION_DIM), "gaze": (0, GAZE_DIM), "camera": (0, 4, 4), "wrists": (0, 3, 4, 4)}[name]
+    dtype = np.float64 if name in ("camera", "wrists") else np.float32
     return Windows(
         name=name,
         frames=np.concatenate(frames) if frames else np.zeros(shape, dtype),
@@ -360,7 +367,7 @@ def load_tokenizer_data(data_dir: str | os.PathLike, length: int = 60, stride: i
             too_short[mod] += sum(1 for _, a, _ in per if len(a) < length)
             out[split][mod] = _windows(mod, per, length, st, [r for _, _, r in per] if mod == "motion" else None)
     if not any(len(w) for sp in out.values() for w in sp.values()):
-        raise TokenizerDataError(f"{folder}: no sample has a motion, camera or gaze stream of at least {length} "
+        raise TokenizerDataError(f"{folder}: no sample has a motion, camera, gaze or wrist stream of at least {length} "
                                  f"frames ({len(streams)} samples read; missing members: {dict(missing) or 'none'}). "
                                  "Simulate longer episodes (more --goals per person) or more of them.")
     text = {sp: [t for k in keys for t in streams[k].get("text", [])] for sp, keys in splits.items()}

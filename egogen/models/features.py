@@ -35,6 +35,11 @@ the window's first frame, ``T_0^-1 T_t``: its rotation ``R_0^T R_t`` in 6D and t
 ``R_0^T (c_t - c_0)`` in metres, in the first frame's OpenCV camera axes (x right, y down,
 z forward).
 
+Wrists (EgoLM's 3-point tracking input; the head is the camera stream), ``WRISTS_DIM`` = 18
+per frame of a window: the left and right wrist joint frames of ``sensors.npz`` relative to the
+window's first *head* joint frame, 9 numbers each as for the camera (6D + metres, head-frame
+axes) - the same code path as the camera features with another reference frame.
+
 Gaze, ``GAZE_DIM`` = 2 per frame: the gaze direction as (yaw, pitch) in radians in the
 OpenCV camera frame, ``yaw = atan2(d_x, d_z)`` (positive to the right), ``pitch =
 atan2(-d_y, hypot(d_x, d_z))`` (positive up). Direction rather than EgoM2P's normalised gaze
@@ -54,9 +59,10 @@ from egogen.motion.rot6d import mat_to_rot6d, rot6d_to_mat
 from egogen.rotations import aa_to_mat
 
 __all__ = [
-    "MOTION_JOINTS", "MOTION_DIM", "CAMERA_DIM", "GAZE_DIM", "FPS",
+    "MOTION_JOINTS", "MOTION_DIM", "CAMERA_DIM", "GAZE_DIM", "WRISTS_DIM", "FPS",
     "heading_yaw", "motion_features", "motion_to_joints", "world_to_window",
-    "camera_window_features", "camera_from_features", "gaze_features", "gaze_from_features",
+    "camera_window_features", "wrist_window_features", "wrist_errors", "camera_from_features",
+    "gaze_features", "gaze_from_features",
     "mpjpe_mm", "camera_errors", "gaze_angle_deg",
 ]
 
@@ -66,6 +72,8 @@ MOTION_JOINTS = 22
 MOTION_DIM = MOTION_JOINTS * 6 + 4
 CAMERA_DIM = 9
 GAZE_DIM = 2
+WRISTS_DIM = 2 * CAMERA_DIM
+"""Left and right wrist, each 6D rotation + translation relative to the window's first head frame."""
 MOTION_PARENTS = tuple(PARENTS[:MOTION_JOINTS])
 
 _HAS_CHILD = frozenset(MOTION_PARENTS[1:])
@@ -197,6 +205,14 @@ def motion_to_joints(feat: torch.Tensor, rest_joints: torch.Tensor, fps: float =
     return joints
 
 
+def _relative_pose(R0t: torch.Tensor, c0: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
+    """Poses ``T`` (..., L, 4, 4) in a reference frame given by ``R0t`` = R_0^T (..., 1, 3, 3)
+    and origin ``c0`` (..., 1, 3): (..., L, 9) = 6D of ``R_0^T R_t`` and ``R_0^T (c_t - c_0)``."""
+    R, c = T[..., :3, :3], T[..., :3, 3]
+    t = (R0t @ (c - c0)[..., None])[..., 0]
+    return torch.cat([mat_to_rot6d(R0t @ R), t], dim=-1)
+
+
 def camera_window_features(T_world_camera: np.ndarray | torch.Tensor) -> torch.Tensor:
     """Camera features of windows: each frame's pose relative to the window's first frame.
 
@@ -207,11 +223,39 @@ def camera_window_features(T_world_camera: np.ndarray | torch.Tensor) -> torch.T
         camera axes); frame 0 is always (1, 0, 0, 0, 1, 0, 0, 0, 0). Computed in float64.
     """
     T = torch.as_tensor(T_world_camera, dtype=torch.float64)
-    R, c = T[..., :3, :3], T[..., :3, 3]
-    R0t = R[:, :1].transpose(-1, -2)
-    Rr = R0t @ R
-    t = (R0t @ (c - c[:, :1])[..., None])[..., 0]
-    return torch.cat([mat_to_rot6d(Rr), t], dim=-1).float()
+    return _relative_pose(T[:, :1, :3, :3].transpose(-1, -2), T[:, :1, :3, 3], T).float()
+
+
+def wrist_window_features(T_world_sensors: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Wrist features of windows (EgoLM's 3-point input without the head, which the camera
+    stream carries): both wrists' poses relative to the window's *first head frame*.
+
+    Args:
+        T_world_sensors: (N, L, 3, 4, 4) the ``sensors.npz`` joint frames -> world, in the
+            order head, left wrist, right wrist (m; numpy or torch).
+    Returns:
+        (N, L, 18) float32: per wrist (left, then right) the 9 numbers of
+        :func:`camera_window_features` - 6D of ``R_h0^T R_w,t`` and ``R_h0^T (p_w,t - p_h0)``
+        in m, in the axes of the head joint frame of the window's first frame. Computed in
+        float64. Same code path as the camera features, with the head as the reference.
+    """
+    T = torch.as_tensor(T_world_sensors, dtype=torch.float64)
+    R0t, c0 = T[:, :1, 0, :3, :3].transpose(-1, -2), T[:, :1, 0, :3, 3]
+    return torch.cat([_relative_pose(R0t, c0, T[:, :, k]) for k in (1, 2)], dim=-1).float()
+
+
+def wrist_errors(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-window wrist errors: :func:`camera_errors` of each wrist, averaged over both.
+
+    Args:
+        pred, gt: (N, L, 18) wrist features (:func:`wrist_window_features`).
+    Returns:
+        translation error (N,) in cm and rotation error (N,) in degrees.
+    """
+    N, L, _ = pred.shape
+    split = lambda x: x.reshape(N, L, 2, CAMERA_DIM).transpose(1, 2).reshape(N * 2, L, CAMERA_DIM)  # noqa: E731
+    t, r = camera_errors(split(pred), split(gt))
+    return t.reshape(N, 2).mean(1), r.reshape(N, 2).mean(1)
 
 
 def camera_from_features(feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

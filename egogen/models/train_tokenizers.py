@@ -7,6 +7,8 @@ same batches at every step for all of them, so the quantizers compare like for l
   product quantization of 1 and 2 codebooks at equal code parameters (EgoLM's ablation) and
   residual quantization (VIM's RQ-VAE);
 - ``camera``, ``gaze``: 60-frame windows -> 30 tokens of a 256-entry codebook (EgoM2P);
+- ``wrists``: both wrist trajectories relative to the first head frame (EgoLM's 3-point
+  sensors), 60 x 18 -> 30 tokens, built like the camera one;
 - the text BPE (``tokenizer.json``) on the training episodes' text.
 
 Loss: L1 of the normalised features + commitment; motion adds ``joint_loss_weight`` x L1 of
@@ -18,7 +20,7 @@ A run folder holds::
     config.json   the configuration, seed, data folder and its index's sha256
     split.json    train / held-out episodes and the data report
     tokenizer.json  text BPE
-    motion_pq1.pt motion_pq2.pt motion_rq.pt camera.pt gaze.pt
+    motion_pq1.pt motion_pq2.pt motion_rq.pt camera.pt gaze.pt wrists.pt
                   checkpoints (model + optimiser + RNG + step + history), atomic, every
                   ``checkpoint_every`` steps; ``done`` once trained
     metrics.json  held-out metrics of every tokenizer (see :func:`train_tokenizers`)
@@ -45,7 +47,7 @@ import torch
 
 from egogen.models.configs import TokenizerConfig, load_config
 from egogen.models.data import TokenizerData, load_tokenizer_data
-from egogen.models.features import (camera_errors, gaze_angle_deg, motion_to_joints, mpjpe_mm)
+from egogen.models.features import (camera_errors, gaze_angle_deg, motion_to_joints, mpjpe_mm, wrist_errors)
 from egogen.models.vqvae import ConvVQVAE
 
 __all__ = ["train_tokenizers", "model_specs", "load_tokenizer", "TokenizerRunError", "STD_FLOOR",
@@ -67,7 +69,8 @@ def model_specs(cfg: TokenizerConfig) -> list[dict]:
 
     Returns:
         [{name, modality, quantizer (pq | rq), num (codebooks), variant}] - ``motion_pq1``,
-        ``motion_pq2``, ``motion_rq`` (as ``cfg.motion_quantizers`` lists), ``camera``, ``gaze``.
+        ``motion_pq2``, ``motion_rq`` (as ``cfg.motion_quantizers`` lists), ``camera``, ``gaze``,
+        ``wrists``.
     Raises:
         ValueError: a motion quantizer name that is not ``pqN`` or ``rq[N]``.
     """
@@ -80,6 +83,7 @@ def model_specs(cfg: TokenizerConfig) -> list[dict]:
         specs.append({"name": f"motion_{q}", "modality": "motion", "quantizer": m.group(1), "num": num, "variant": q})
     specs.append({"name": "camera", "modality": "camera", "quantizer": "pq", "num": 1, "variant": "pq1"})
     specs.append({"name": "gaze", "modality": "gaze", "quantizer": "pq", "num": 1, "variant": "pq1"})
+    specs.append({"name": "wrists", "modality": "wrists", "quantizer": "pq", "num": 1, "variant": "pq1"})
     return specs
 
 
@@ -92,7 +96,7 @@ def load_tokenizer(run_dir: str | os.PathLike, name: str) -> ConvVQVAE:
 
     Args:
         run_dir: the ``--out`` folder of ``egogen train-model --stage tokenizers``.
-        name: ``motion_pq1``, ``motion_pq2``, ``motion_rq``, ``camera`` or ``gaze``.
+        name: ``motion_pq1``, ``motion_pq2``, ``motion_rq``, ``camera``, ``gaze`` or ``wrists``.
     Returns:
         :class:`~egogen.models.vqvae.ConvVQVAE` (``encode`` features -> tokens, ``decode``).
     Raises:
@@ -168,7 +172,7 @@ def evaluate_tokenizer(model: ConvVQVAE, windows, modality: str, chunk: int = 25
         ``feature_l1`` (normalised units) and ``codes_used`` (share of codebook entries used,
         mean over codebooks) for all; motion ``mpjpe_mm`` (pelvis-relative, 22 body joints)
         and ``window_mpjpe_mm`` (window frame, with the integrated root trajectory); camera
-        ``translation_cm`` and ``rotation_deg``; gaze ``angle_deg``; ``windows`` evaluated.
+        ``translation_cm`` and ``rotation_deg`` (wrists: the same, mean of both wrists); gaze ``angle_deg``; ``windows`` evaluated.
         Means over windows.
     """
     was = model.training
@@ -187,8 +191,8 @@ def evaluate_tokenizer(model: ConvVQVAE, windows, modality: str, chunk: int = 25
             jr, jg = motion_to_joints(rec, b["rest_joints"]), motion_to_joints(x, b["rest_joints"])
             acc.setdefault("mpjpe_mm", []).append(mpjpe_mm(jr, jg))
             acc.setdefault("window_mpjpe_mm", []).append(mpjpe_mm(jr, jg, root_relative=False))
-        elif modality == "camera":
-            t, r = camera_errors(rec, x)
+        elif modality in ("camera", "wrists"):
+            t, r = (camera_errors if modality == "camera" else wrist_errors)(rec, x)
             acc.setdefault("translation_cm", []).append(t)
             acc.setdefault("rotation_deg", []).append(r)
         else:
@@ -347,7 +351,7 @@ def train_tokenizers(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
     Returns:
         The metrics (as written to ``metrics.json``): ``motion`` {pq1, pq2, rq: mpjpe_mm,
         window_mpjpe_mm, feature_l1, codes_used, tokens_per_window, code_parameters, history
-        ...}, ``camera`` {translation_cm, rotation_deg ...}, ``gaze`` {angle_deg ...}, ``text``
+        ...}, ``camera`` and ``wrists`` {translation_cm, rotation_deg ...}, ``gaze`` {angle_deg ...}, ``text``
         {vocab_size, roundtrip_exact, tokens_per_text ...}, ``data`` (the split report),
         ``config``, ``seed``, ``wall_s``. Metrics are on held-out episodes (``eval_split``
         says ``train`` when the dataset has a single episode).
