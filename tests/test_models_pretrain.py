@@ -27,7 +27,9 @@ torch.set_num_threads(1)
 
 _TINY = get_config("tiny")
 CFG = replace(_TINY, name="test", steps=40, eval_every=40, checkpoint_every=40, motion_quantizers=("pq2",),
-              pretrain=replace(_TINY.pretrain, steps=100, batch_size=16, eval_every=50, checkpoint_every=40))
+              pretrain=replace(_TINY.pretrain, steps=100, batch_size=16, eval_every=50, checkpoint_every=40,
+                               clip_steps=60, clip_batch=32))
+MODS = ["motion", "camera", "wrists", "gaze", "text"]
 
 
 @pytest.fixture(scope="session")
@@ -99,14 +101,14 @@ def test_sampled_masks_are_disjoint_within_budget_and_only_on_available_tokens(r
 
 def test_masked_model_loss_falls_on_tiny_simulated_data_and_metrics_are_merged(run, tokenizer_run):
     out, m = run
-    assert [r["name"] for r in m["table"]] == ["motion", "camera", "gaze", "text"]
+    assert [r["name"] for r in m["table"]] == MODS
     assert m["table"][0]["codebooks"] == 2 and m["table"][0]["tokens"] == 30  # PQ=2: 15 steps x 2
     h = m["history"]
     assert [x["step"] for x in h] == [0, 50, 100]
     first, last = h[0], h[-1]
     assert last["train"]["loss"] < 0.8 * first["train"]["loss"], h
     assert last["heldout"]["loss"] < first["heldout"]["loss"], h
-    for mod in ("motion", "camera", "gaze", "text"):
+    for mod in MODS:
         assert last["train"][f"loss_{mod}"] < first["train"][f"loss_{mod}"], (mod, h)
     # before training the loss is that of a uniform guess over each codebook
     expect = np.mean([np.log(r["vocab_size"]) for r in m["table"]])
@@ -138,12 +140,35 @@ def test_any_to_any_inference_returns_the_target_modalitys_tokens_for_every_pair
     with pytest.raises(ValueError):
         predict_tokens(model, {"motion": tokens["motion"]}, "motion")
     # the evaluation tasks ran with the same inference, next to their baseline
+    assert {t.name for t in TASKS} == {"tracking_1pt", "tracking_3pt", "gaze_from_camera", "motion_to_text",
+                                       "text_to_motion"}
     for task in TASKS:
         r = m["tasks"][task.name]
-        assert r["windows"] > 0 and set(r["model"]) == set(r["baseline_nn"]) == set(r["tokenizer_bound"])
-        assert all(np.isfinite(v) and v > 0 for v in r["model"].values())
-    tr = m["tasks"]["tracking_1pt"]["model"]
-    assert set(tr) == {"mpjpe_mm", "upper_mm", "lower_mm", "window_mpjpe_mm"}
+        assert r["windows"] > 0 and set(r["model"]) == set(r["baseline_nn"]) == set(r["tokenizer_bound"]), task
+        assert all(np.isfinite(v) and v >= 0 for v in r["model"].values())
+    for name in ("tracking_1pt", "tracking_3pt"):
+        r = m["tasks"][name]
+        assert set(r["model"]) == {"mpjpe_mm", "upper_mm", "lower_mm", "window_mpjpe_mm"}
+        assert all(v > 0 for v in r["model"].values())
+    assert m["tasks"]["tracking_3pt"]["inputs"] == ["camera", "wrists"]
+    # 3-point tracking with the wrists decodes motion windows from camera + wrist tokens
+    motion3 = predict_tokens(model, {"camera": tokens["camera"], "wrists": tokens["wrists"]}, "motion")
+    assert load_tokenizer(out, "motion_pq2").decode(motion3).shape == (len(rows), 60, 136)
+    # motion to text: BLEU-4 / ROUGE-L in [0, 1]; the reference through the BPE (cut to the model's text
+    # length) is the bound
+    r = m["tasks"]["motion_to_text"]
+    assert set(r["model"]) == {"bleu4", "rouge_l"}
+    for d in (r["model"], r["baseline_nn"], r["tokenizer_bound"]):
+        assert all(0.0 <= v <= 1.0 for v in d.values())
+    assert r["tokenizer_bound"]["rouge_l"] > 0.5  # cut to 15 BPE tokens, most of each caption is kept
+    assert len(r["examples"]) == min(3, r["windows"]) and all(isinstance(e["model"], str) for e in r["examples"])
+    # text to motion: retrieval accuracies of generated, nearest-neighbour and real motion, and chance
+    r = m["tasks"]["text_to_motion"]
+    assert r["retrieval_batch"] == min(CFG.pretrain.retrieval_batch, r["windows"]) and r["retrieval_groups"] >= 1
+    for d in (r["model"], r["baseline_nn"], r["tokenizer_bound"], r["chance"]):
+        assert set(d) == {"top1", "top5"} and all(0.0 <= v <= 1.0 for v in d.values()) and d["top1"] <= d["top5"]
+    assert 0 < r["chance"]["top1"] <= 1 and 1 <= r["candidates"] <= r["retrieval_batch"]
+    assert r["evaluator"]["loss_last"] < r["evaluator"]["loss_first"]  # the contrastive model learned
 
 
 def test_windows_missing_a_modality_lack_its_tokens_and_a_run_without_gaze_leaves_it_out(run, dataset, tmp_path):
@@ -153,29 +178,36 @@ def test_windows_missing_a_modality_lack_its_tokens_and_a_run_without_gaze_leave
     from egogen.data import iter_samples
 
     keys = [k for k, _ in iter_samples(dataset)]
-    rewrite_dataset(dataset, tmp_path / "d", lambda k, i: {"gaze.npz"} if i < 3 else {"text.json"} if i == 3 else ())
+    rewrite_dataset(dataset, tmp_path / "d", lambda k, i: {"gaze.npz"} if i < 3 else {"text.json"} if i == 3 else
+                    {"sensors.npz"} if i == 4 else ())
     data = load_tokenizer_data(tmp_path / "d")
     tw = tokenize_windows(data, table, _load_tokenizers(out, table), 60)
     assert {k for sp in tw.values() for k in sp.keys} & set(keys[:4]) == set(keys[:4])
     for sp in tw.values():
         for j, key in enumerate(sp.keys):
-            no_gaze, no_text = key in keys[:3], key == keys[3]
+            no_gaze, no_text, no_wrists = key in keys[:3], key == keys[3], key == keys[4]
             assert bool(sp.avail[j, sl["gaze"]].any()) != no_gaze and bool(sp.avail[j, sl["text"]].any()) != no_text
+            assert bool(sp.avail[j, sl["wrists"]].all()) != no_wrists and bool(sp.avail[j, sl["wrists"]].any()) != \
+                no_wrists
+            assert (sp.texts[j] is None) == no_text
             assert sp.avail[j, sl["motion"]].all() and sp.avail[j, sl["camera"]].all()
     # a training step on those rows masks only available tokens
     train = tw["train"]
     inp, tgt = sample_masks(train.avail, table, 48, 48, 0.5, np.random.default_rng(0))
     model = load_pretrained(out).train()
     loss, losses, _ = masked_loss(model, train.ids, inp, tgt)
-    assert torch.isfinite(loss) and set(losses) <= {"motion", "camera", "gaze", "text"}
-    # no gaze anywhere: the tokenizer stage skips it and the model has no gaze row
-    rewrite_dataset(dataset, tmp_path / "nogaze", lambda k, i: {"gaze.npz"})
+    assert torch.isfinite(loss) and set(losses) <= set(MODS)
+    # no gaze and no wrist sensors anywhere: the tokenizer stage skips them, the model has no row for them and
+    # the tasks that need them say so
+    rewrite_dataset(dataset, tmp_path / "nogaze", lambda k, i: {"gaze.npz", "sensors.npz"})
     small = replace(CFG, steps=2, eval_every=2, pretrain=replace(CFG.pretrain, steps=2, eval_every=2))
     train_tokenizers(tmp_path / "nogaze", tmp_path / "r", small)
     m = train_pretrain(tmp_path / "nogaze", tmp_path / "r", small)
     assert [r["name"] for r in m["table"]] == ["motion", "camera", "text"]
-    assert m["absent"] == {"gaze": "no gaze training windows"}
+    assert m["absent"] == {"gaze": "no gaze training windows", "wrists": "no wrists training windows"}
     assert m["tasks"]["gaze_from_camera"] == {"skipped": "modalities ['gaze'] are not in the model"}
+    assert m["tasks"]["tracking_3pt"] == {"skipped": "modalities ['wrists'] are not in the model"}
+    assert "model" in m["tasks"]["tracking_1pt"] and "model" in m["tasks"]["motion_to_text"]
 
 
 def test_resume_ends_with_the_weights_and_metrics_of_an_uninterrupted_run_with_the_same_seed(
@@ -227,7 +259,8 @@ def test_cli_runs_every_stage_skips_complete_ones_and_reports_against_the_papers
     res = runner.invoke(app, ["train-model", "--report", str(out)], env={"COLUMNS": "250"})
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
-    for word in ("tracking_1pt", "upper_mm", "lower_mm", "gaze_from_camera", "EgoLM", "Datasets differ",
-                 "depth_from_rgb", "absent"):
+    for word in ("tracking_1pt", "tracking_3pt", "upper_mm", "lower_mm", "gaze_from_camera", "EgoLM",
+                 "Datasets differ", "depth_from_rgb", "absent", "motion_to_text", "bleu4", "rouge_l",
+                 "text_to_motion", "top1", "top5", "chance", "83.9"):
         assert word in text, word
     assert f"{m['pretrain']['tasks']['tracking_1pt']['model']['mpjpe_mm']:.1f}" in text

@@ -38,6 +38,11 @@ def _summary(m: dict) -> list[str]:
     rows.append(f"camera      skipped: {c['skipped']}" if "skipped" in c else
                 f"camera      {c['translation_cm']:.2f} cm, {c['rotation_deg']:.2f} deg, {c['tokens_per_window']} tokens / "
                 "window")
+    w = m.get("wrists", {})
+    if w:
+        rows.append(f"wrists      skipped: {w['skipped']}" if "skipped" in w else
+                    f"wrists      {w['translation_cm']:.2f} cm, {w['rotation_deg']:.2f} deg, {w['tokens_per_window']} "
+                    "tokens / window")
     rows.append(f"gaze        skipped: {g['skipped']}" if "skipped" in g else
                 f"gaze        {g['angle_deg']:.2f} deg, {g['tokens_per_window']} tokens / window")
     rows.append(f"text        skipped: {t['skipped']}" if "skipped" in t else
@@ -54,6 +59,16 @@ def _pretrain_summary(p: dict) -> list[str]:
     for name, r in p["tasks"].items():
         if "skipped" in r:
             rows.append(f"{name:<17} skipped: {r['skipped']}")
+        elif "chance" in r:
+            m, b, c = r["model"], r["baseline_nn"], r["chance"]
+            rows.append(f"{name:<17} retrieval top-1 {m['top1']:.2f}, top-5 {m['top5']:.2f} (of {r['candidates']:.1f} "
+                        f"captions per {r['retrieval_batch']} windows); nearest neighbour {b['top1']:.2f}, {b['top5']:.2f}; real motion "
+                        f"{r['tokenizer_bound']['top1']:.2f}, {r['tokenizer_bound']['top5']:.2f}; chance "
+                        f"{c['top1']:.2f}, {c['top5']:.2f}")
+        elif r["target"] == "text":
+            m, b = r["model"], r["baseline_nn"]
+            rows.append(f"{name:<17} BLEU-4 {m['bleu4']:.3f}, ROUGE-L {m['rouge_l']:.3f}; nearest neighbour "
+                        f"{b['bleu4']:.3f}, {b['rouge_l']:.3f}")
         elif r["target"] == "motion":
             m, b = r["model"], r["baseline_nn"]
             rows.append(f"{name:<17} MPJPE {m['mpjpe_mm']:.1f} mm (upper {m['upper_mm']:.1f}, "

@@ -7,8 +7,9 @@
   VQ-VAEs (EgoM2P), a byte-level BPE for the text; metrics in ``OUT/metrics.json``.
 - ``pretrain`` (:func:`egogen.models.pretrain.train_pretrain`): a 4M / EgoM2P-style
   encoder-decoder over the token streams with Dirichlet input / target budgets, then the
-  any-to-any evaluation tasks (1-point full-body tracking, gaze from the head camera) next to
-  nearest-neighbour baselines; merged into ``OUT/metrics.json`` under ``pretrain``.
+  any-to-any evaluation tasks (1- and 3-point full-body tracking, gaze from the head camera,
+  motion to text, text to motion) next to nearest-neighbour baselines; merged into
+  ``OUT/metrics.json`` under ``pretrain``.
 
 :func:`train_model` runs several stages in order and skips those already complete in ``OUT``.
 
@@ -17,6 +18,7 @@ Modules: :mod:`~egogen.models.configs` (tiny / small / base), :mod:`~egogen.mode
 shards), :mod:`~egogen.models.vqvae`, :mod:`~egogen.models.text`,
 :mod:`~egogen.models.train_tokenizers`, :mod:`~egogen.models.multimodal` (the masked model, its
 modality table, budgets, any-to-any decoding), :mod:`~egogen.models.pretrain`,
+:mod:`~egogen.models.textmotion` (BLEU / ROUGE-L, the contrastive motion-text model, retrieval),
 :mod:`~egogen.models.report` (``--report``). docs/models.md has the overview.
 """
 
@@ -45,10 +47,11 @@ class Stage:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("tokenizers", "motion VQ-VAEs (PQ=1, PQ=2, RQ), camera and gaze VQ-VAEs (30 tokens per 2 s), "
+    Stage("tokenizers", "motion VQ-VAEs (PQ=1, PQ=2, RQ), camera, wrist and gaze VQ-VAEs (30 tokens per 2 s), "
           "text BPE; held-out metrics in OUT/metrics.json"),
     Stage("pretrain", "4M / EgoM2P-style masked multimodal model on the tokens (needs the tokenizers in OUT), "
-          "then 1-point tracking and gaze tasks vs nearest-neighbour baselines"),
+          "then 1- / 3-point tracking, gaze, motion-to-text and text-to-motion tasks vs nearest-neighbour "
+          "baselines"),
 )
 """The stages in the order they run; later stages read earlier stages' outputs in OUT."""
 

@@ -18,9 +18,12 @@ Run-folder files added::
     metrics.json  the tokenizer metrics plus a ``pretrain`` key (merged, never replaced)
 
 Evaluation tasks (held-out windows, :data:`TASKS`), each next to a baseline: full-body tracking
-from the head-camera trajectory alone (EgoLM's 1-point tracking; MPJPE full / upper / lower
-body, mm) and gaze from the head-camera trajectory (angle, degrees). The baseline is the
-nearest training window by head-camera trajectory (its own motion / gaze, not tokens).
+from the head-camera trajectory alone (EgoLM's 1-point tracking) and from the camera + both
+wrist trajectories (EgoLM's 3-point tracking; MPJPE full / upper / lower body, mm), gaze from
+the head-camera trajectory (angle, degrees), motion to text (BLEU-4, ROUGE-L) and text to
+motion (retrieval accuracy with a small contrastive motion-text model,
+:mod:`egogen.models.textmotion`). The baseline is the nearest training window by the task's
+input (trajectories: standardised features; motion: tokens; text: tokens) and its own target.
 
 Deterministic for a seed on one machine and thread count: the model starts from
 ``torch.manual_seed(seed)``, batches and masks come from generators seeded by (seed, step), the
@@ -35,7 +38,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -80,9 +83,15 @@ class Task:
 
 TASKS = (
     Task("tracking_1pt", ("camera",), "motion", "EgoLM 1-point full-body tracking (head pose only, no video)"),
+    Task("tracking_3pt", ("camera", "wrists"), "motion",
+         "EgoLM 3-point full-body tracking (head = camera trajectory, both wrists; no video)"),
     Task("gaze_from_camera", ("camera",), "gaze", "EgoM2P gaze estimation uses RGB (+ camera); here camera only"),
+    Task("motion_to_text", ("motion",), "text", "EgoLM motion to text (M2T); EgoLM reports BERTScore, here "
+         "BLEU-4 / ROUGE-L"),
+    Task("text_to_motion", ("text",), "motion", "EgoLM text to motion (T2M); retrieval accuracy (R-precision, "
+         "Guo et al. 2022) with a contrastive motion-text model"),
 )
-"""The evaluation tasks run after training (both on held-out windows)."""
+"""The evaluation tasks run after training (all on held-out windows)."""
 
 
 @dataclass
@@ -95,6 +104,7 @@ class TokenWindows:
         keys: (N,) sample key of each row; starts: (N,) int64 first frame in its sample.
         index: modality -> (N,) int64 row of that modality's
             :class:`~egogen.models.data.Windows` (-1 where the window lacks it; text: 0 / -1).
+        texts: (N,) the window's caption string (before BPE truncation; None without text).
     """
 
     ids: torch.Tensor
@@ -102,6 +112,7 @@ class TokenWindows:
     keys: list
     starts: np.ndarray
     index: dict
+    texts: list = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -163,8 +174,8 @@ def modality_table(run_dir: str | os.PathLike, cfg: TokenizerConfig) -> tuple[tu
             table.append(TokenModality("text", tok.get_vocab_size(), cfg.pretrain.text_tokens, 1, "tokenizer.json",
                                        pad_id=tok.token_to_id(SPECIAL_TOKENS[0])))
             continue
-        if name not in ("motion", "camera", "gaze"):
-            raise ValueError(f"unknown pretrain modality {name!r} (motion, camera, gaze, text)")
+        if name not in ("motion", "camera", "gaze", "wrists"):
+            raise ValueError(f"unknown pretrain modality {name!r} (motion, camera, wrists, gaze, text)")
         file = f"motion_{cfg.pretrain.motion_tokenizer}" if name == "motion" else name
         rec = metrics.get("motion", {}).get(cfg.pretrain.motion_tokenizer) if name == "motion" else metrics.get(name)
         if rec is not None and "skipped" in rec:
@@ -220,7 +231,7 @@ def tokenize_windows(data: TokenizerData, table, tokenizers: dict, length: int) 
         length: frames per window.
     Returns:
         ``train`` / ``heldout`` -> :class:`TokenWindows`. A row exists for every (sample, start)
-        at which any windowed modality (motion, camera, gaze) has a window.
+        at which any windowed modality (motion, camera, wrists, gaze) has a window.
     """
     from egogen.models.text import SPECIAL_TOKENS
 
@@ -256,6 +267,7 @@ def tokenize_windows(data: TokenizerData, table, tokenizers: dict, length: int) 
                 toks.append(to_flat(tokenizers[m.name].encode(wins[m.name].get(wi[a:a + 256])["x"]), m))
             ids[torch.from_numpy(r), sl[m.name]] = torch.cat(toks)
             avail[torch.from_numpy(r), sl[m.name]] = True
+        texts = [None] * N
         for m in table:
             if m.name != "text":
                 continue
@@ -269,7 +281,9 @@ def tokenize_windows(data: TokenizerData, table, tokenizers: dict, length: int) 
                 ids[j, sl["text"].start:sl["text"].start + len(x)] = torch.tensor(x)
                 avail[j, sl["text"].start:sl["text"].start + len(x)] = True
                 index["text"][j] = 0
-        out[split] = TokenWindows(ids, avail, [k for k, _ in order], np.array([s for _, s in order], np.int64), index)
+                texts[j] = t
+        out[split] = TokenWindows(ids, avail, [k for k, _ in order], np.array([s for _, s in order], np.int64), index,
+                                  texts)
     return out
 
 
@@ -364,65 +378,203 @@ def _nearest(train_x: torch.Tensor, query_x: torch.Tensor) -> torch.Tensor:
     return torch.cdist(b, a).argmin(dim=1)
 
 
+def _inputs_x(wins: dict, tw: TokenWindows, names, rows) -> torch.Tensor:
+    """(n, L, sum of dims) features of the given windowed modalities of rows, concatenated."""
+    return torch.cat([wins[n].get(tw.index[n][rows])["x"] for n in names], dim=-1)
+
+
+def _nearest_tokens(train_ids: torch.Tensor, query_ids: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    """Index of the training row with the fewest differing tokens (Hamming; first on ties)."""
+    out = []
+    for a in range(0, len(query_ids), chunk):
+        out.append((query_ids[a:a + chunk, None, :] != train_ids[None]).sum(-1).argmin(dim=1))
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+
+
+def _decode_text(tok, ids: torch.Tensor) -> list[str]:
+    """(B, T) BPE ids -> strings: up to the first ``<eos>`` / ``<pad>``, specials dropped."""
+    from egogen.models.text import SPECIAL_TOKENS
+
+    stop = {tok.token_to_id(SPECIAL_TOKENS[0]), tok.token_to_id(SPECIAL_TOKENS[2])}
+    special = {tok.token_to_id(t) for t in SPECIAL_TOKENS}
+    out = []
+    for row in ids.tolist():
+        keep = []
+        for i in row:
+            if i in stop:
+                break
+            if i not in special:
+                keep.append(i)
+        out.append(tok.decode(keep))
+    return out
+
+
+def _rows_with(tw: TokenWindows, need) -> np.ndarray:
+    return np.where(np.all([tw.index[n] >= 0 for n in need], axis=0))[0]
+
+
+@torch.no_grad()
+def _vq_task(task: Task, model, data: TokenizerData, tw: dict, tokenizers: dict, rows, trows, decode_steps: int,
+             chunk: int) -> dict:
+    """A task with windowed inputs and a VQ target (tracking, gaze)."""
+    held, train = tw["heldout"], tw["train"]
+    dev = model.mod_emb.device
+    sl = model.slices[task.target]
+    vq = tokenizers[task.target]
+    acc_m, acc_b, acc_t, correct = {}, {}, {}, []
+    # baseline: nearest training window by the input streams (per-channel standardised, concatenated)
+    tr_in = _inputs_x(data.train, train, task.inputs, trows)
+    for a in range(0, len(rows), chunk):
+        r = rows[a:a + chunk]
+        given = {n: held.ids[r][:, model.slices[n]].to(dev) for n in task.inputs}
+        pred = predict_tokens(model, given, task.target, steps=decode_steps).cpu()
+        correct.append((pred.reshape(len(r), -1) == held.ids[r][:, sl]).float().mean(1))
+        gt = data.heldout[task.target].get(held.index[task.target][r])
+        x_pred = vq.decode(pred)
+        x_tok = vq.decode(held.ids[r][:, sl].reshape(pred.shape))
+        nn_idx = _nearest(tr_in, _inputs_x(data.heldout, held, task.inputs, r))
+        x_nn = data.train[task.target].get(train.index[task.target][trows][nn_idx.numpy()])["x"]
+        for acc, x in ((acc_m, x_pred), (acc_b, x_nn), (acc_t, x_tok)):
+            if task.target == "motion":
+                jg = motion_to_joints(gt["x"], gt["rest_joints"])
+                for k, v in _mpjpe_parts(motion_to_joints(x, gt["rest_joints"]), jg).items():
+                    acc.setdefault(k, []).append(v)
+            else:
+                acc.setdefault("angle_deg", []).append(gaze_angle_deg(x, gt["x"]))
+    mean = lambda d: {k: float(torch.cat(v).mean()) for k, v in d.items()}  # noqa: E731
+    return {"model": mean(acc_m), "baseline_nn": mean(acc_b), "tokenizer_bound": mean(acc_t),
+            "token_accuracy": float(torch.cat(correct).mean()),
+            "baseline": "nearest training window by " + " + ".join(task.inputs) + " features"}
+
+
+@torch.no_grad()
+def _motion_to_text(model, tw: dict, tokenizers: dict, rows, trows, decode_steps: int, chunk: int) -> dict:
+    """Captions decoded from motion tokens, BLEU-4 / ROUGE-L against the window's caption."""
+    from egogen.models.textmotion import bleu4, rouge_l
+
+    held, train = tw["heldout"], tw["train"]
+    dev = model.mod_emb.device
+    sm, st = model.slices["motion"], model.slices["text"]
+    tok = tokenizers["text"]
+    refs = [held.texts[j] for j in rows]
+    hyp, correct = [], []
+    for a in range(0, len(rows), chunk):
+        r = rows[a:a + chunk]
+        pred = predict_tokens(model, {"motion": held.ids[r][:, sm].to(dev)}, "text", steps=decode_steps).cpu()
+        hyp += _decode_text(tok, pred)
+        av = held.avail[r][:, st]
+        correct.append(((pred == held.ids[r][:, st]) & av).sum(1).float() / av.sum(1).clamp(min=1))
+    nn_idx = _nearest_tokens(train.ids[trows][:, sm], held.ids[rows][:, sm])
+    nn = [train.texts[trows[i]] for i in nn_idx.tolist()]
+    bound = _decode_text(tok, held.ids[rows][:, st])  # the reference cut to the model's text length
+    score = lambda h: {"bleu4": bleu4(h, refs), "rouge_l": rouge_l(h, refs)}  # noqa: E731
+    return {"model": score(hyp), "baseline_nn": score(nn), "tokenizer_bound": score(bound),
+            "token_accuracy": float(torch.cat(correct).mean()),
+            "baseline": "caption of the nearest training window by motion tokens (Hamming)",
+            "distinct_references": len(set(refs)), "distinct_train_captions": len({train.texts[j] for j in trows}),
+            "examples": [{"reference": r, "model": h, "baseline_nn": n} for r, h, n in list(zip(refs, hyp, nn))[:3]]}
+
+
+@torch.no_grad()
+def _text_to_motion(model, tw: dict, rows, trows, cfg, seed: int, decode_steps: int, chunk: int) -> dict:
+    """Motion tokens generated from captions; retrieval accuracy of the generated motion's own
+    caption among ``retrieval_batch`` held-out windows, by a contrastive motion-text model."""
+    from egogen.models.textmotion import batch_retrieval, train_motion_text_model
+
+    held, train = tw["heldout"], tw["train"]
+    dev = model.mod_emb.device
+    mt, tt = {m.name: m for m in model.table}["motion"], {m.name: m for m in model.table}["text"]
+    sm, st = model.slices["motion"], model.slices["text"]
+    with torch.enable_grad():
+        clip, losses = train_motion_text_model(
+            train.ids[trows][:, sm], train.ids[trows][:, st], [train.texts[j] for j in trows],
+            dict(motion_vocab=mt.vocab_size, motion_codebooks=mt.codebooks, motion_tokens=mt.tokens,
+                 text_vocab=tt.vocab_size, text_tokens=tt.tokens, pad_id=tt.pad_id, dim=cfg.clip_dim),
+            steps=cfg.clip_steps, batch_size=cfg.clip_batch, lr=cfg.clip_lr, seed=seed)
+    gen, correct = [], []
+    for a in range(0, len(rows), chunk):
+        r = rows[a:a + chunk]
+        pred = predict_tokens(model, {"text": held.ids[r][:, st].to(dev)}, "motion", steps=decode_steps).cpu()
+        gen.append(pred.reshape(len(r), -1))
+        correct.append((gen[-1] == held.ids[r][:, sm]).float().mean(1))
+    motions = {"model": torch.cat(gen), "tokenizer_bound": held.ids[rows][:, sm],
+               "baseline_nn": train.ids[trows][_nearest_tokens(train.ids[trows][:, st], held.ids[rows][:, st])][:, sm]}
+    text_emb = clip.encode_text(held.ids[rows][:, st])
+    G = min(cfg.retrieval_batch, len(rows))
+    perm = np.random.default_rng([seed, 11]).permutation(len(rows))
+    groups = [perm[a:a + G] for a in range(0, len(rows) - G + 1, G)]
+    texts = [held.texts[j] for j in rows]
+    out, chance, cands = {}, {}, []
+    for name, ids in motions.items():
+        emb = clip.encode_motion(ids)
+        hits: dict = {}
+        for g in groups:
+            h, c, n = batch_retrieval(emb[g], text_emb[g], [texts[i] for i in g])
+            for k, v in h.items():
+                hits.setdefault(k, []).append(v)
+                if name == "model":
+                    chance.setdefault(k, []).append(torch.full((len(g),), c[k]))
+            cands += [n] if name == "model" else []
+        out[name] = {k: float(torch.cat(v).mean()) for k, v in hits.items()}
+    return {**out, "chance": {k: float(torch.cat(v).mean()) for k, v in chance.items()},
+            "candidates": float(np.mean(cands)),
+            "token_accuracy": float(torch.cat(correct).mean()), "retrieval_batch": int(G),
+            "retrieval_groups": len(groups), "distinct_references": len(set(texts)),
+            "baseline": "motion of the nearest training window by text tokens (Hamming)",
+            "evaluator": {"train_windows": int(len(trows)), "steps": cfg.clip_steps,
+                          "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None}}
+
+
 @torch.no_grad()
 def evaluate_tasks(model: MultimodalMaskedModel, data: TokenizerData, tw: dict, tokenizers: dict,
-                   decode_steps: int = 1, chunk: int = 128) -> dict:
+                   decode_steps: int = 1, chunk: int = 128, cfg=None, seed: int = 0) -> dict:
     """Run :data:`TASKS` on the held-out windows, each next to its nearest-neighbour baseline.
 
     Args:
         model: the trained model; data: the windows (features for decoding and baselines);
         tw: :func:`tokenize_windows` of ``data``; tokenizers: name -> VQ-VAE / BPE.
         decode_steps: :func:`~egogen.models.multimodal.predict_tokens` steps.
+        cfg: the run's :class:`~egogen.models.configs.PretrainConfig` (the contrastive model of
+            text to motion; None: the defaults); seed: its seed.
     Returns:
         task name -> {``model``: metrics, ``baseline_nn``: metrics, ``tokenizer_bound``: the
-        target's own tokenizer round trip on the same windows (the floor of any token
-        prediction), ``token_accuracy``, ``windows``, ``inputs``, ``target``} or {``skipped``:
-        why}. tracking: ``mpjpe_mm`` (22 joints, pelvis-relative), ``upper_mm``, ``lower_mm``,
-        ``window_mpjpe_mm`` (window frame, with the root trajectory); gaze: ``angle_deg``.
+        target's own tokens on the same windows (the floor of any token prediction; text: the
+        reference cut to the model's text length; text to motion: the real motion's tokens),
+        ``token_accuracy``, ``windows``, ``inputs``, ``target``, ``baseline``} or {``skipped``:
+        why}. tracking (1- and 3-point): ``mpjpe_mm`` (22 joints, pelvis-relative), ``upper_mm``,
+        ``lower_mm``, ``window_mpjpe_mm`` (window frame, with the root trajectory); gaze:
+        ``angle_deg``; motion to text: ``bleu4``, ``rouge_l`` (0..1); text to motion: ``top1``,
+        ``top5`` retrieval accuracy among the distinct captions of batches of ``retrieval_batch``
+        windows (``candidates``: their mean number) and ``chance`` (same keys).
     """
+    from egogen.models.configs import PretrainConfig
+
+    cfg = cfg or PretrainConfig()
     names = {m.name for m in model.table}
     held, train = tw["heldout"], tw["train"]
-    dev = model.mod_emb.device
     out = {}
     for task in TASKS:
         need = set(task.inputs) | {task.target}
         if not need <= names:
             out[task.name] = {"skipped": f"modalities {sorted(need - names)} are not in the model"}
             continue
-        rows = np.where(np.all([held.index[n] >= 0 for n in need], axis=0))[0]
-        trows = np.where(np.all([train.index[n] >= 0 for n in need], axis=0))[0]
+        rows, trows = _rows_with(held, need), _rows_with(train, need)
         if len(rows) == 0 or len(trows) == 0:
             out[task.name] = {"skipped": "no held-out (or training) windows with " + ", ".join(sorted(need))}
             continue
+        if task.target == "text":
+            r = _motion_to_text(model, tw, tokenizers, rows, trows, decode_steps, chunk)
+        elif "text" in task.inputs:
+            if len(rows) < 2:
+                out[task.name] = {"skipped": "retrieval needs at least 2 held-out windows with motion and text"}
+                continue
+            r = _text_to_motion(model, tw, rows, trows, cfg, seed, decode_steps, chunk)
+        else:
+            r = _vq_task(task, model, data, tw, tokenizers, rows, trows, decode_steps, chunk)
         tm = {m.name: m for m in model.table}[task.target]
-        sl = model.slices[task.target]
-        vq = tokenizers[task.target]
-        acc_m, acc_b, acc_t, correct = {}, {}, {}, []
-        # baseline: nearest training window by the input stream (camera trajectory)
-        key_in = task.inputs[0]
-        tr_in = data.train[key_in].get(train.index[key_in][trows])["x"]
-        for a in range(0, len(rows), chunk):
-            r = rows[a:a + chunk]
-            given = {n: held.ids[r][:, model.slices[n]].to(dev) for n in task.inputs}
-            pred = predict_tokens(model, given, task.target, steps=decode_steps).cpu()
-            correct.append((pred.reshape(len(r), -1) == held.ids[r][:, sl]).float().mean(1))
-            gt = data.heldout[task.target].get(held.index[task.target][r])
-            x_pred = vq.decode(pred)
-            x_tok = vq.decode(held.ids[r][:, sl].reshape(pred.shape))
-            nn_idx = _nearest(tr_in, data.heldout[key_in].get(held.index[key_in][r])["x"])
-            x_nn = data.train[task.target].get(train.index[task.target][trows][nn_idx.numpy()])["x"]
-            for acc, x in ((acc_m, x_pred), (acc_b, x_nn), (acc_t, x_tok)):
-                if task.target == "motion":
-                    jg = motion_to_joints(gt["x"], gt["rest_joints"])
-                    for k, v in _mpjpe_parts(motion_to_joints(x, gt["rest_joints"]), jg).items():
-                        acc.setdefault(k, []).append(v)
-                else:
-                    acc.setdefault("angle_deg", []).append(gaze_angle_deg(x, gt["x"]))
-        mean = lambda d: {k: float(torch.cat(v).mean()) for k, v in d.items()}  # noqa: E731
         out[task.name] = {"inputs": list(task.inputs), "target": task.target, "paper": task.paper,
-                          "windows": int(len(rows)), "model": mean(acc_m), "baseline_nn": mean(acc_b),
-                          "tokenizer_bound": mean(acc_t), "token_accuracy": float(torch.cat(correct).mean()),
-                          "target_tokenizer": tm.tokenizer, "baseline_train_windows": int(len(trows))}
+                          "windows": int(len(rows)), **r, "target_tokenizer": tm.tokenizer,
+                          "baseline_train_windows": int(len(trows))}
     return out
 
 
@@ -570,7 +722,7 @@ def train_pretrain(data_dir: str | os.PathLike, out_dir: str | os.PathLike, conf
     save(True)
     if progress:
         progress("eval", 0, 1, {})
-    tasks = evaluate_tasks(model, data, tw, tokenizers, p.decode_steps)
+    tasks = evaluate_tasks(model, data, tw, tokenizers, p.decode_steps, cfg=p, seed=seed)
     if progress:
         progress("eval", 1, 1, {})
     result = {"config": cfg.name, "seed": seed, "table": [m.to_dict() for m in table], "absent": absent,
