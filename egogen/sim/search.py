@@ -17,7 +17,7 @@ import torch
 
 from egogen.sim.rewards import total_reward
 
-__all__ = ["candidate_scores", "policy_gaussian", "search_latents"]
+__all__ = ["candidate_penalties", "candidate_scores", "policy_gaussian", "search_latents"]
 
 FALL_PENALTY = 100.0  # a fall ends the episode: never pick it if anything else is possible
 INSIDE_PENALTY = 5.0  # per non-foot marker inside furniture (mean per frame)
@@ -44,16 +44,33 @@ def policy_gaussian(policy, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return d.mean.cpu().numpy().astype(np.float32), d.stddev.cpu().numpy().astype(np.float32)
 
 
+def candidate_penalties(terms: dict[str, np.ndarray], head_height: np.ndarray | None = None) -> np.ndarray:
+    """(N, S) hard penalties of S candidate primitives per agent (0 = nothing the quality gate
+    would object to): ``FALL_PENALTY`` for a fall, ``INSIDE_PENALTY`` per non-foot marker
+    inside furniture, ``OVERLAP_PENALTY`` per metre of overlap with another person,
+    ``CLEARANCE_PENALTY`` per metre the pelvis comes closer than ``CLEARANCE_WANTED`` to an
+    obstacle and, with ``head_height``, ``HEAD_PENALTY`` per metre the head ends more than
+    ``HEAD_ALLOWED`` below or above it (sinking into a fall, or the markers stretching off a
+    human shape).
+
+    Args:
+        terms: (N, S) arrays of :meth:`~egogen.sim.env.WalkEnv.preview`.
+        head_height: (N,) standing head heights, metres, or None.
+    """
+    t = {k: np.asarray(v, np.float64) for k, v in terms.items()}
+    pen = (FALL_PENALTY * t["fallen"] + INSIDE_PENALTY * t["n_inside"] + OVERLAP_PENALTY * t["overlap"]
+           + CLEARANCE_PENALTY * np.clip(CLEARANCE_WANTED - t["clearance"], 0, None))
+    if head_height is not None:
+        off = np.abs(np.asarray(head_height, np.float64)[:, None] - t["head_z"]) - HEAD_ALLOWED
+        pen = pen + HEAD_PENALTY * np.clip(off, 0, None)
+    return pen
+
+
 def candidate_scores(terms: dict[str, np.ndarray], weights: dict[str, float],
                      head_height: np.ndarray | None = None) -> np.ndarray:
-    """(N, S) score of S candidate primitives per agent (higher is better).
-
-    The training reward (:func:`~egogen.sim.rewards.total_reward` with ``weights``) minus
-    ``FALL_PENALTY`` for a fall, ``INSIDE_PENALTY`` per non-foot marker inside furniture,
-    ``OVERLAP_PENALTY`` per metre of overlap with another person, ``CLEARANCE_PENALTY`` per
-    metre the pelvis comes closer than ``CLEARANCE_WANTED`` to an obstacle and, with
-    ``head_height``, ``HEAD_PENALTY`` per metre the head ends more than ``HEAD_ALLOWED`` below
-    or above it (sinking into a fall, or the markers stretching off a human shape).
+    """(N, S) score of S candidate primitives per agent (higher is better): the training
+    reward (:func:`~egogen.sim.rewards.total_reward` with ``weights``) minus
+    :func:`candidate_penalties`.
 
     Args:
         terms: (N, S) arrays of :meth:`~egogen.sim.env.WalkEnv.preview`.
@@ -62,13 +79,7 @@ def candidate_scores(terms: dict[str, np.ndarray], weights: dict[str, float],
     """
     flat = {k: np.asarray(v, np.float64).reshape(-1) for k, v in terms.items()}
     shape = np.shape(terms["fallen"])
-    score = (total_reward(flat, weights) - FALL_PENALTY * flat["fallen"]
-             - INSIDE_PENALTY * flat["n_inside"] - OVERLAP_PENALTY * flat["overlap"]
-             - CLEARANCE_PENALTY * np.clip(CLEARANCE_WANTED - flat["clearance"], 0, None)).reshape(shape)
-    if head_height is not None:
-        off = np.abs(np.asarray(head_height, np.float64)[:, None] - terms["head_z"]) - HEAD_ALLOWED
-        score = score - HEAD_PENALTY * np.clip(off, 0, None)
-    return score
+    return total_reward(flat, weights).reshape(shape) - candidate_penalties(terms, head_height)
 
 
 def search_latents(policy, obs: np.ndarray, env, rng: np.random.Generator, candidates: int = 8,
