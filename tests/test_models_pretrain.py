@@ -134,6 +134,13 @@ def test_any_to_any_inference_returns_the_target_modalitys_tokens_for_every_pair
                 shape = (len(rows), t.tokens) if target == "text" else (len(rows), t.steps, t.codebooks)
                 assert pred.shape == shape and pred.dtype == torch.int64, (given, target, steps)
                 assert 0 <= int(pred.min()) and int(pred.max()) < t.vocab_size
+    # text is decoded left to right: nothing but padding after the first <eos>
+    text = predict_tokens(model, {"motion": tokens["motion"]}, "text")
+    pad = table["text"].pad_id
+    for row in text.tolist():
+        if 2 in row:
+            assert all(t == pad for t in row[row.index(2) + 1:]), row
+        assert pad not in row[:row.index(2) if 2 in row else len(row)], row
     # predicted VQ tokens decode to feature windows with the tokenizer of the run
     motion = predict_tokens(model, {"camera": tokens["camera"]}, "motion")
     assert load_tokenizer(out, "motion_pq2").decode(motion).shape == (len(rows), 60, 136)

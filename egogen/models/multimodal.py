@@ -321,7 +321,8 @@ def sample_masks(avail: torch.Tensor, table: Sequence[TokenModality], input_budg
 
 @torch.no_grad()
 def predict_tokens(model: MultimodalMaskedModel, inputs: dict, target: str, steps: int = 1,
-                   temperature: float = 0.0, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+                   temperature: float = 0.0, generator: Optional[torch.Generator] = None,
+                   eos_id: int = 2) -> torch.Tensor:
     """Any-to-any inference: predict every token of one modality from the tokens of others.
 
     Args:
@@ -330,14 +331,18 @@ def predict_tokens(model: MultimodalMaskedModel, inputs: dict, target: str, step
             ``encode`` or (B, tokens) int64 (text: BPE ids padded with ``pad_id``); at least one
             modality, not ``target``.
         target: the modality to predict.
-        steps: decoding steps. 1: all target tokens at once (argmax). K > 1: at each step the
-            ``ceil(remaining / steps_left)`` most confident predictions are fixed and join the
-            input (4M / MaskGIT parallel decoding).
+        steps: decoding steps of VQ targets. 1: all target tokens at once (argmax). K > 1: at
+            each step the ``ceil(remaining / steps_left)`` most confident predictions are fixed and
+            join the input (4M / MaskGIT parallel decoding). A padded target (text) is decoded
+            left to right instead, one token per step until ``<eos>`` (4M decodes sequence
+            modalities autoregressively): training never asks for the padding after a caption, so
+            querying all positions at once asks the decoder for what it never learned.
         temperature: 0 = argmax; > 0 samples from ``softmax(logits / temperature)``.
         generator: torch generator for sampling.
+        eos_id: end of a padded sequence (the BPE's ``<eos>``, id 2).
     Returns:
         (B, steps, codebooks) int64 for VQ modalities (what ``ConvVQVAE.decode`` takes);
-        (B, tokens) int64 for text.
+        (B, tokens) int64 for text (``pad_id`` after the first ``eos_id``).
     Raises:
         ValueError: unknown modality, target among the inputs, no inputs, wrong shapes.
     """
@@ -359,6 +364,8 @@ def predict_tokens(model: MultimodalMaskedModel, inputs: dict, target: str, step
         ids[:, s] = flat
         inp[:, s] = flat != m.pad_id if m.pad_id is not None else True
     m, s = table[target], model.slices[target]
+    if m.pad_id is not None:
+        return _predict_sequence(model, ids, inp, m, s, temperature, generator, eos_id)
     remaining = torch.zeros_like(inp)
     remaining[:, s] = True
     steps = max(1, min(int(steps), m.tokens))
@@ -389,3 +396,33 @@ def predict_tokens(model: MultimodalMaskedModel, inputs: dict, target: str, step
     finally:
         model.train(was)
     return from_flat(ids[:, s].clone(), m)
+
+
+def _predict_sequence(model: MultimodalMaskedModel, ids: torch.Tensor, inp: torch.Tensor, m: TokenModality,
+                      s: slice, temperature: float, generator: Optional[torch.Generator], eos_id: int) -> torch.Tensor:
+    """Left-to-right decoding of a padded modality: position k is the only query, positions < k
+    are inputs; rows stop at ``eos_id`` and are padded with ``pad_id`` after it."""
+    was = model.training
+    model.eval()
+    B = ids.shape[0]
+    done = torch.zeros(B, dtype=torch.bool, device=ids.device)
+    ids[:, s] = m.pad_id
+    try:
+        for k in range(m.tokens):
+            q = torch.zeros_like(inp)
+            q[:, s.start + k] = True
+            h, pos, valid = model(ids, inp, q)
+            sel, lg = model.logits(h, pos, valid)[m.name]
+            if temperature > 0:
+                pick = torch.multinomial(torch.softmax(lg / temperature, -1), 1, generator=generator)[:, 0]
+            else:
+                pick = lg.argmax(-1)
+            pick = torch.where(done, torch.full_like(pick, m.pad_id), pick)
+            ids[:, s.start + k] = pick
+            inp[:, s.start + k] = ~done
+            done |= pick == eos_id
+            if bool(done.all()):
+                break
+    finally:
+        model.train(was)
+    return ids[:, s].clone()
