@@ -61,10 +61,11 @@ def _pretrain_summary(p: dict) -> list[str]:
             rows.append(f"{name:<17} skipped: {r['skipped']}")
         elif "chance" in r:
             m, b, c = r["model"], r["baseline_nn"], r["chance"]
+            t = r["tokenizer_bound"]
             rows.append(f"{name:<17} retrieval top-1 {m['top1']:.2f}, top-5 {m['top5']:.2f} (of {r['candidates']:.1f} "
-                        f"captions per {r['retrieval_batch']} windows); nearest neighbour {b['top1']:.2f}, {b['top5']:.2f}; real motion "
-                        f"{r['tokenizer_bound']['top1']:.2f}, {r['tokenizer_bound']['top5']:.2f}; chance "
-                        f"{c['top1']:.2f}, {c['top5']:.2f}")
+                        f"captions per {r['retrieval_batch']} windows); nearest neighbour {b['top1']:.2f}, "
+                        f"{b['top5']:.2f}; real motion {t['top1']:.2f}, {t['top5']:.2f}; chance {c['top1']:.2f}, "
+                        f"{c['top5']:.2f}")
         elif r["target"] == "text":
             m, b = r["model"], r["baseline_nn"]
             rows.append(f"{name:<17} BLEU-4 {m['bleu4']:.3f}, ROUGE-L {m['rouge_l']:.3f}; nearest neighbour "

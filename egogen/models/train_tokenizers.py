@@ -172,7 +172,8 @@ def evaluate_tokenizer(model: ConvVQVAE, windows, modality: str, chunk: int = 25
         ``feature_l1`` (normalised units) and ``codes_used`` (share of codebook entries used,
         mean over codebooks) for all; motion ``mpjpe_mm`` (pelvis-relative, 22 body joints)
         and ``window_mpjpe_mm`` (window frame, with the integrated root trajectory); camera
-        ``translation_cm`` and ``rotation_deg`` (wrists: the same, mean of both wrists); gaze ``angle_deg``; ``windows`` evaluated.
+        ``translation_cm`` and ``rotation_deg`` (wrists: the same, mean of both wrists); gaze
+        ``angle_deg``; ``windows`` evaluated.
         Means over windows.
     """
     was = model.training
