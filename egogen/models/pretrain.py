@@ -383,7 +383,7 @@ def _inputs_x(wins: dict, tw: TokenWindows, names, rows) -> torch.Tensor:
     return torch.cat([wins[n].get(tw.index[n][rows])["x"] for n in names], dim=-1)
 
 
-def _nearest_tokens(train_ids: torch.Tensor, query_ids: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+def _nearest_tokens(train_ids: torch.Tensor, query_ids: torch.Tensor, chunk: int = 64) -> torch.Tensor:
     """Index of the training row with the fewest differing tokens (Hamming; first on ties)."""
     out = []
     for a in range(0, len(query_ids), chunk):
