@@ -32,11 +32,20 @@ def test_preview_decodes_and_scores_exactly_what_step_then_does_without_changing
     assert np.array_equal(env.seed_m, before[0]) and np.array_equal(env.dist, before[1])
     assert np.array_equal(env.steps, before[2])
     assert (terms["overlap"][:, 0] > 0).all()  # 0.4 m apart: their discs (radius 0.25 m) overlap
-    # executing each agent's first candidate gives the same primitive and the same terms
+    # executing each agent's first candidate gives the same primitive (step reuses the preview's
+    # decode, which matches decoding the code alone) and the same terms
+    assert np.allclose(env._decode(env.seed_m, z[:, 0]), markers[:, 0], atol=1e-6)
     _, _, _, infos = env.step(z[:, 0])
-    assert np.allclose(env.last_markers, markers[:, 0], atol=1e-6)
+    assert np.array_equal(env.last_markers, markers[:, 0])
     for k in ("progress", "skate", "pene", "collide", "overlap", "prior", "dist"):
         assert np.allclose([i["terms"][k] for i in infos], terms[k][:, 0], atol=1e-6), k
+    # a preview made before the state changed is not reused
+    stale, _ = env.preview(z)
+    env.assign(0, np.repeat(m[None], 2, 0), np.array([[7.0, 5.0]]))
+    seed_now = env.seed_m.copy()
+    env.step(z[:, 1])
+    assert np.allclose(env.last_markers, env._decode(seed_now, z[:, 1]), atol=1e-6)
+    assert not np.allclose(env.last_markers[0], stale[0, 1], atol=1e-3)
 
 
 def test_search_returns_the_best_scoring_candidate_and_one_candidate_is_the_policy_action(env):

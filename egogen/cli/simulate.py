@@ -49,7 +49,7 @@ def simulate_cmd(
                                           "The output does not depend on it."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out (same options)."),
     goals: str = typer.Option("1,3", "--goals", help="MIN,MAX goals each person walks to, in a chain."),
-    candidates: int = typer.Option(32, "--candidates", min=1,
+    candidates: int = typer.Option(16, "--candidates", min=1,
                                    help="Policy source: latent codes decoded per person and step, the best "
                                    "executed; failing stretches are rewound and re-drawn (1 = the policy's "
                                    "action, no search; faster, far more rejected episodes)."),

@@ -320,11 +320,29 @@ class WalkEnv(VecEnv):
             rows = np.flatnonzero(np.isin(agent, idx))
             clear[rows] = self.scenes[spec].walkable.clearance_at(pel[rows]).min(axis=1)
         terms["clearance"] = clear
-        return new.reshape(N, S, *new.shape[1:]), {k: v.reshape(N, S) for k, v in terms.items()}
+        new = new.reshape(N, S, *new.shape[1:])
+        self._previewed = (self.seed_m.copy(), z, new)  # step() reuses the chosen candidate's decode
+        return new, {k: v.reshape(N, S) for k, v in terms.items()}
+
+    def _decode_actions(self) -> np.ndarray:
+        """(N, 13, 67, 3) primitives of the current actions: taken from the last
+        :meth:`preview` where it decoded the same code from the same seed frames (the search
+        executes one of its candidates: no second decode), decoded otherwise."""
+        cache, self._previewed = getattr(self, "_previewed", None), None
+        if cache is None or not np.array_equal(cache[0], self.seed_m):
+            return self._decode(self.seed_m, self._actions)
+        _, z, markers = cache
+        hit = (z == self._actions[:, None]).all(axis=-1)  # (N, S)
+        new = np.empty((self.num_envs,) + markers.shape[2:])
+        found = hit.any(axis=1)
+        new[found] = markers[found, hit[found].argmax(axis=1)]
+        if not found.all():
+            new[~found] = self._decode(self.seed_m[~found], self._actions[~found])
+        return new
 
     def step_wait(self):
         N, K, cfg = self.num_envs, self.cfg.agents_per_scene, self.cfg
-        new = self._decode(self.seed_m, self._actions)  # (N, 13, 67, 3)
+        new = self._decode_actions()  # (N, 13, 67, 3)
         self.last_markers = new
         others = None
         if K > 1:

@@ -75,7 +75,7 @@ class SimulateConfig:
     policy: Optional[str] = None
     motion: Optional[str] = None
     refine_steps: int = 0
-    candidates: int = 32
+    candidates: int = 16
     spread: float = 1.0
     goals: tuple[int, int] = (1, 3)
     max_duration_s: float = 30.0
