@@ -109,6 +109,8 @@ def plan_chain(ps, rng: np.random.Generator, num_goals: int, object_goal_p: floa
                 continue
             if len(others) and np.linalg.norm(others - g.xy[:2], axis=1).min() < separation:
                 continue
+            if goals and length + np.linalg.norm(g.xy - here) > max_length:
+                continue  # no path is shorter than the straight line: skip planning it
             res = ps.plan_path(here, g.xy)
             if res.reachable and (not goals or length + res.length <= max_length):
                 length += res.length

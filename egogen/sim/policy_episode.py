@@ -186,7 +186,7 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
                    max_duration_s: float = 30.0, rig: str = "aria", body=None, policy=None, motion=None,
                    scene_spec: Optional[str] = None, object_goal_p: float = 0.7, smooth_sigma: float = 1.0,
                    refine_steps: int = 0, leg_steps: int = 30, candidates: int = 16,
-                   spread: float = 1.0, max_backtracks: int = 30, rewind: int = 2,
+                   spread: float = 1.5, max_backtracks: int = 30, rewind: int = 2,
                    min_person_distance: float = 0.3, penetration_depth: float = 0.03,
                    pene_frames: int = 0) -> Episode:
     """An episode of ``num_people`` people walking chains of goals, driven by the policy.

@@ -76,7 +76,7 @@ class SimulateConfig:
     motion: Optional[str] = None
     refine_steps: int = 0
     candidates: int = 16
-    spread: float = 1.0
+    spread: float = 1.5
     goals: tuple[int, int] = (1, 3)
     max_duration_s: float = 30.0
     max_attempts: int = 16
