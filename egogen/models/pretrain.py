@@ -33,7 +33,6 @@ uninterrupted one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -46,6 +45,7 @@ import numpy as np
 import torch
 
 from egogen.models.configs import TokenizerConfig, load_config
+from egogen.models.train_tokenizers import _atomic_json, _atomic_save, _sha256
 from egogen.models.data import TokenizerData, load_tokenizer_data
 from egogen.models.features import FPS, gaze_angle_deg, motion_to_joints, mpjpe_mm
 from egogen.models.multimodal import (MultimodalMaskedModel, TokenModality, masked_loss, predict_tokens,
@@ -116,22 +116,6 @@ class TokenWindows:
 
     def __len__(self) -> int:
         return len(self.keys)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)
-
-
-def _atomic_save(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
 
 
 def _need(out: Path, cmd: str) -> str:
