@@ -163,6 +163,7 @@ class WalkEnv(VecEnv):
         self.episodes = np.zeros(N, np.int64)
         self._actions: Optional[np.ndarray] = None
         self.last_markers: Optional[np.ndarray] = None  # (N, 13, 67, 3) of the last step
+        self.last_sdf: Optional[np.ndarray] = None  # (N, 13, P) scene SDF at its non-foot markers
 
     # ------------------------------------------------------------------ episodes
     def _rng(self, i: int) -> np.random.Generator:
@@ -264,23 +265,34 @@ class WalkEnv(VecEnv):
         """(N,) bool: the agent's target is its goal (no waypoint left before it)."""
         return np.array([len(w) == 1 for w in self.waypoints])
 
-    def _terms(self, new: np.ndarray, agent: np.ndarray, latents: np.ndarray,
-               others: Optional[np.ndarray]) -> dict[str, np.ndarray]:
+    def _terms(self, new: np.ndarray, agent: np.ndarray, latents: np.ndarray, others: Optional[np.ndarray],
+               sdf_values: Optional[np.ndarray] = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Reward terms of decoded primitives ``new`` (R, 13, 67, 3); row r belongs to agent
         ``agent[r]`` (its scene, target and distance); ``others`` (R, 13, A, 2) pelvises of the
-        other people of its scene, or None."""
+        other people of its scene, or None. Also returns the scene SDF at the non-foot markers
+        (R, 13, P), metres (``sdf_values`` when given: not computed again)."""
         R, cfg = len(new), self.cfg
         target, dist = self.target()[agent], self.dist[agent]
         terms: dict[str, np.ndarray] = {}
+        if sdf_values is None:
+            sdf_values = np.empty(new.shape[:2] + (len(self.g.non_feet),))
+            for spec, idx in self.agents_in.items():
+                rows = np.flatnonzero(np.isin(agent, idx))
+                sdf = self.scenes[spec].sdf
+                if sdf is None:  # no static scene to penetrate
+                    sdf_values[rows] = np.inf
+                    continue
+                pts = new[rows][:, :, self.g.non_feet].reshape(-1, 3)
+                sdf_values[rows] = np.asarray(sdf(pts)).reshape(len(rows), new.shape[1], -1)
         for spec, idx in self.agents_in.items():
             rows = np.flatnonzero(np.isin(agent, idx))
-            t = reward_terms(new[rows], self.g, target[rows], dist[rows], FPS, sdf=self.scenes[spec].sdf,
+            t = reward_terms(new[rows], self.g, target[rows], dist[rows], FPS, sdf_values=sdf_values[rows],
                              others_xy=None if others is None else others[rows], goal_radius=cfg.goal_radius,
                              latents=latents[rows])
             for k, v in t.items():
                 terms.setdefault(k, np.zeros(R))[rows] = v
         terms["goal"] = terms["goal"] * self._on_last_leg()[agent]  # reaching an intermediate waypoint is not success
-        return terms
+        return terms, sdf_values
 
     def preview(self, z: np.ndarray, still: Optional[np.ndarray] = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Decode and score candidate actions without changing the state (test-time search).
@@ -311,7 +323,7 @@ class WalkEnv(VecEnv):
             p = p.reshape(N // K, K, T, 2)
             expected = np.stack([np.delete(p[i // K], i % K, axis=0).transpose(1, 0, 2) for i in range(N)])
             others = np.repeat(expected, S, axis=0)  # (N S, T, K-1, 2)
-        terms = self._terms(new, agent, z.reshape(N * S, -1), others)
+        terms, sdf_values = self._terms(new, agent, z.reshape(N * S, -1), others)
         terms["fallen"] = fallen(new).astype(np.float64)
         terms["head_z"] = new[:, -1, :, 2].max(axis=1)
         pel = pelvis_xy(new, self.g)  # (R, 13, 2)
@@ -321,35 +333,39 @@ class WalkEnv(VecEnv):
             clear[rows] = self.scenes[spec].walkable.clearance_at(pel[rows]).min(axis=1)
         terms["clearance"] = clear
         new = new.reshape(N, S, *new.shape[1:])
-        self._previewed = (self.seed_m.copy(), z, new)  # step() reuses the chosen candidate's decode
+        # step() reuses the chosen candidate's decode and SDF values
+        self._previewed = (self.seed_m.copy(), z, new, sdf_values.reshape(N, S, *sdf_values.shape[1:]))
         return new, {k: v.reshape(N, S) for k, v in terms.items()}
 
-    def _decode_actions(self) -> np.ndarray:
-        """(N, 13, 67, 3) primitives of the current actions: taken from the last
-        :meth:`preview` where it decoded the same code from the same seed frames (the search
-        executes one of its candidates: no second decode), decoded otherwise."""
+    def _decode_actions(self) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """(N, 13, 67, 3) primitives of the current actions and, when every one was previewed,
+        their SDF values (N, 13, P) (else None): taken from the last :meth:`preview` where it
+        decoded the same code from the same seed frames (the search executes one of its
+        candidates: no second decode), decoded otherwise."""
         cache, self._previewed = getattr(self, "_previewed", None), None
         if cache is None or not np.array_equal(cache[0], self.seed_m):
-            return self._decode(self.seed_m, self._actions)
-        _, z, markers = cache
+            return self._decode(self.seed_m, self._actions), None
+        _, z, markers, sdf_values = cache
         hit = (z == self._actions[:, None]).all(axis=-1)  # (N, S)
         new = np.empty((self.num_envs,) + markers.shape[2:])
         found = hit.any(axis=1)
-        new[found] = markers[found, hit[found].argmax(axis=1)]
+        pick = hit[found].argmax(axis=1)
+        new[found] = markers[found, pick]
         if not found.all():
             new[~found] = self._decode(self.seed_m[~found], self._actions[~found])
-        return new
+            return new, None
+        return new, sdf_values[found, pick]
 
     def step_wait(self):
         N, K, cfg = self.num_envs, self.cfg.agents_per_scene, self.cfg
-        new = self._decode_actions()  # (N, 13, 67, 3)
+        new, sdf_values = self._decode_actions()  # (N, 13, 67, 3)
         self.last_markers = new
         others = None
         if K > 1:
             p = pelvis_xy(new, self.g).reshape(N // K, K, -1, 2)  # (G, K, T, 2)
             others = np.stack([np.delete(p[g], k, axis=0).transpose(1, 0, 2)
                                for g in range(N // K) for k in range(K)])  # (N, T, K-1, 2)
-        terms = self._terms(new, np.arange(N), self._actions, others)
+        terms, self.last_sdf = self._terms(new, np.arange(N), self._actions, others, sdf_values)
         reward = total_reward(terms, cfg.weights).astype(np.float32)
         self.seed_m = new[:, -2:]
         self.dist = terms["dist"]

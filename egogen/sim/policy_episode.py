@@ -46,7 +46,7 @@ import torch
 
 from egogen.resources import default_policy_path
 from egogen.sim.episode import FPS, Episode
-from egogen.sim.people import (START_CLEARANCE_M, START_SEPARATION_M, closest_approach, frames_inside,
+from egogen.sim.people import (START_CLEARANCE_M, START_SEPARATION_M, closest_approach,
                                person_track, plan_chain, resolve_scene, sample_betas, smooth, taken_points)
 
 __all__ = ["load_policy", "markers_to_smplx", "policy_episode"]
@@ -327,8 +327,8 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
                        np.stack([h[-1:] if h is not None else env.seed_m[i, -1:] for i, h in enumerate(held)]))
         if closest_approach(pelvis_xy(now, env.g)) < min_person_distance:  # pelvises (K, 13, 2)
             return "people collide"
-        for i in np.flatnonzero(active):
-            if frames_inside(ps.sdf, env.last_markers[i][:, env.g.non_feet], penetration_depth).sum() > pene_frames:
+        for i in np.flatnonzero(active):  # env.last_sdf: the scene SDF at the non-foot markers
+            if (env.last_sdf[i] < -penetration_depth).any(axis=-1).sum() > pene_frames:
                 return "penetration"
         return ""
 

@@ -97,7 +97,8 @@ def pelvis_xy(markers: np.ndarray, g: MarkerGroups) -> np.ndarray:
 
 def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev_dist: np.ndarray, fps: float,
                  sdf=None, others_xy: Optional[np.ndarray] = None, radius: float = 0.25,
-                 goal_radius: float = 0.2, latents: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
+                 goal_radius: float = 0.2, latents: Optional[np.ndarray] = None,
+                 sdf_values: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
     """All reward terms of one primitive step.
 
     Args:
@@ -114,6 +115,8 @@ def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev
         radius: body radius for agent-agent contact, metres.
         goal_radius: success radius (DIMOS: 0.2 m), metres.
         latents: (N, latent) the actions z that decoded this step, or None (prior term 1).
+        sdf_values: (N, T, P) ``sdf`` of the non-foot markers ``markers[:, :, g.non_feet]``
+            when already known (then ``sdf`` is not called), metres.
     Returns:
         dict of (N,) arrays: skate, floor, face, look, progress, goal, pene, collide, prior (terms),
         and dist (new pelvis-goal distance), n_inside (mean non-foot markers inside per frame),
@@ -132,9 +135,10 @@ def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev
         "dist": dist,
     }
     n_inside = np.zeros(N)
-    if sdf is not None:
-        pts = markers[:, :, g.non_feet].reshape(-1, 3)
-        n_inside = (np.asarray(sdf(pts)).reshape(N, T, -1) < 0).sum(-1).mean(-1)
+    if sdf_values is None and sdf is not None:
+        sdf_values = np.asarray(sdf(markers[:, :, g.non_feet].reshape(-1, 3))).reshape(N, T, -1)
+    if sdf_values is not None:
+        n_inside = (sdf_values < 0).sum(-1).mean(-1)
     out["n_inside"] = n_inside
     out["pene"] = np.exp(-n_inside)
     overlap = np.zeros(N)
