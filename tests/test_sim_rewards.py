@@ -78,6 +78,12 @@ def test_walking_into_furniture_raises_penetration(standing):
     inside = _terms(_clip(m, at=tuple(centre)), g, sdf=ps.collision.signed_distance)
     assert free["n_inside"][0] == 0 and free["pene"][0] == pytest.approx(1.0)
     assert inside["n_inside"][0] >= 3 and inside["pene"][0] < 0.1
+    # the SDF values can be handed over instead (the search computes them once per candidate)
+    clip = _clip(m, at=tuple(centre))
+    vals = np.asarray(ps.collision.signed_distance(clip[:, :, g.non_feet].reshape(-1, 3))).reshape(1, 15, -1)
+    given = _terms(clip, g, sdf_values=vals)
+    assert given["n_inside"][0] == inside["n_inside"][0] and given["pene"][0] == inside["pene"][0]
+    assert _terms(clip, g, sdf_values=np.ones_like(vals))["n_inside"][0] == 0  # used, not recomputed
 
 
 def test_overlapping_another_person_lowers_the_collision_term(standing):
