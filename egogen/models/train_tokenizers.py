@@ -34,6 +34,7 @@ resumed run ends with the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -49,6 +50,7 @@ from egogen.models.configs import TokenizerConfig, load_config
 from egogen.models.data import TokenizerData, load_tokenizer_data
 from egogen.models.features import (camera_errors, gaze_angle_deg, motion_to_joints, mpjpe_mm, wrist_errors)
 from egogen.models.vqvae import ConvVQVAE
+from egogen.npz import atomic_write
 
 __all__ = ["train_tokenizers", "model_specs", "load_tokenizer", "TokenizerRunError", "STD_FLOOR",
            "tokenizer_run_diff", "tokenizers_complete"]
@@ -119,15 +121,13 @@ def _sha256(path: Path) -> str:
 
 
 def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)
+    atomic_write(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
 
 
 def _atomic_save(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write(path, buf.getvalue())
 
 
 def _norm_stats(windows, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
