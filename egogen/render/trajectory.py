@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from egogen.rotations import kabsch
+
 
 @dataclass(frozen=True)
 class Similarity:
@@ -69,13 +71,8 @@ def umeyama(src: np.ndarray, dst: np.ndarray, with_scale: bool = True) -> Simila
     var_x = float((xc ** 2).sum() / len(x))
     if var_x <= 1e-24:
         raise ValueError("the source points coincide: no transform can be fitted")
-    cov = yc.T @ xc / len(x)
-    U, d, Vt = np.linalg.svd(cov)
-    S = np.eye(3)
-    if np.linalg.det(U) * np.linalg.det(Vt) < 0:
-        S[2, 2] = -1.0
-    R = U @ S @ Vt
-    s = float(np.trace(np.diag(d) @ S) / var_x) if with_scale else 1.0
+    R = kabsch(yc[None], xc)[0]  # the rotation of Umeyama's eq. (40): R xc_i ~ yc_i
+    s = float((yc * (xc @ R.T)).sum() / len(x) / var_x) if with_scale else 1.0  # eq. (42): tr(DS) / var
     t = my - s * R @ mx
     return Similarity(s, R, t)
 
@@ -113,10 +110,8 @@ def fit_rotation(R_est: np.ndarray, R_true: np.ndarray) -> np.ndarray:
     Re, Rt = np.asarray(R_est, dtype=np.float64), np.asarray(R_true, dtype=np.float64)
     if Re.shape != Rt.shape or Re.ndim != 3 or Re.shape[1:] != (3, 3) or len(Re) < 1:
         raise ValueError(f"R_est and R_true must both be (N, 3, 3) with N >= 1, got {Re.shape} and {Rt.shape}")
-    M = np.einsum("nij,nkj->ik", Rt, Re)
-    U, _, Vt = np.linalg.svd(M)
-    S = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt)) or 1.0])
-    return U @ S @ Vt
+    # A maps every column of R_est_i onto the same column of R_true_i (Kabsch over 3N vectors)
+    return kabsch(Rt.transpose(0, 2, 1).reshape(1, -1, 3), Re.transpose(0, 2, 1).reshape(-1, 3))[0]
 
 
 def rotation_errors_deg(R_est: np.ndarray, R_true: np.ndarray, R_align: np.ndarray | None = None) -> np.ndarray:
