@@ -164,6 +164,7 @@ class WalkEnv(VecEnv):
         self._actions: Optional[np.ndarray] = None
         self.last_markers: Optional[np.ndarray] = None  # (N, 13, 67, 3) of the last step
         self.last_sdf: Optional[np.ndarray] = None  # (N, 13, P) scene SDF at its non-foot markers
+        self._previewed: Optional[tuple] = None  # the last preview's seeds, codes, markers, SDF values
 
     # ------------------------------------------------------------------ episodes
     def _rng(self, i: int) -> np.random.Generator:
@@ -261,6 +262,13 @@ class WalkEnv(VecEnv):
                           z=torch.as_tensor(np.asarray(z, np.float32))[:, None])
         return seq[:, 2:].double().numpy()
 
+    def _others(self, pelvis: np.ndarray) -> np.ndarray:
+        """(N, T, K-1, 2) pelvises of the other people of each agent's scene, from every
+        agent's (N, T, 2) pelvis track (agents of a scene are K consecutive rows)."""
+        N, K = self.num_envs, self.cfg.agents_per_scene
+        p = pelvis.reshape(N // K, K, *pelvis.shape[1:])
+        return np.stack([np.delete(p[i // K], i % K, axis=0).transpose(1, 0, 2) for i in range(N)])
+
     def _on_last_leg(self) -> np.ndarray:
         """(N,) bool: the agent's target is its goal (no waypoint left before it)."""
         return np.array([len(w) == 1 for w in self.waypoints])
@@ -274,18 +282,15 @@ class WalkEnv(VecEnv):
         R, cfg = len(new), self.cfg
         target, dist = self.target()[agent], self.dist[agent]
         terms: dict[str, np.ndarray] = {}
-        if sdf_values is None:
-            sdf_values = np.empty(new.shape[:2] + (len(self.g.non_feet),))
-            for spec, idx in self.agents_in.items():
-                rows = np.flatnonzero(np.isin(agent, idx))
-                sdf = self.scenes[spec].sdf
-                if sdf is None:  # no static scene to penetrate
-                    sdf_values[rows] = np.inf
-                    continue
-                pts = new[rows][:, :, self.g.non_feet].reshape(-1, 3)
-                sdf_values[rows] = np.asarray(sdf(pts)).reshape(len(rows), new.shape[1], -1)
+        computed = sdf_values is None
+        if computed:
+            sdf_values = np.full(new.shape[:2] + (len(self.g.non_feet),), np.inf)  # inf: no scene to enter
         for spec, idx in self.agents_in.items():
             rows = np.flatnonzero(np.isin(agent, idx))
+            sdf = self.scenes[spec].sdf
+            if computed and sdf is not None:
+                pts = new[rows][:, :, self.g.non_feet].reshape(-1, 3)
+                sdf_values[rows] = np.asarray(sdf(pts)).reshape(len(rows), new.shape[1], -1)
             t = reward_terms(new[rows], self.g, target[rows], dist[rows], FPS, sdf_values=sdf_values[rows],
                              others_xy=None if others is None else others[rows], goal_radius=cfg.goal_radius,
                              latents=latents[rows])
@@ -320,9 +325,7 @@ class WalkEnv(VecEnv):
             p = pelvis_xy(new.reshape(N, S, T, -1, 3)[:, 0], self.g)  # (N, T, 2) first candidates
             if still is not None and np.any(still):
                 p[still] = pelvis_xy(self.seed_m[still, -1], self.g)[:, None]
-            p = p.reshape(N // K, K, T, 2)
-            expected = np.stack([np.delete(p[i // K], i % K, axis=0).transpose(1, 0, 2) for i in range(N)])
-            others = np.repeat(expected, S, axis=0)  # (N S, T, K-1, 2)
+            others = np.repeat(self._others(p), S, axis=0)  # (N S, T, K-1, 2)
         terms, sdf_values = self._terms(new, agent, z.reshape(N * S, -1), others)
         terms["fallen"] = fallen(new).astype(np.float64)
         terms["head_z"] = new[:, -1, :, 2].max(axis=1)
@@ -342,7 +345,7 @@ class WalkEnv(VecEnv):
         their SDF values (N, 13, P) (else None): taken from the last :meth:`preview` where it
         decoded the same code from the same seed frames (the search executes one of its
         candidates: no second decode), decoded otherwise."""
-        cache, self._previewed = getattr(self, "_previewed", None), None
+        cache, self._previewed = self._previewed, None
         if cache is None or not np.array_equal(cache[0], self.seed_m):
             return self._decode(self.seed_m, self._actions), None
         _, z, markers, sdf_values = cache
@@ -362,9 +365,7 @@ class WalkEnv(VecEnv):
         self.last_markers = new
         others = None
         if K > 1:
-            p = pelvis_xy(new, self.g).reshape(N // K, K, -1, 2)  # (G, K, T, 2)
-            others = np.stack([np.delete(p[g], k, axis=0).transpose(1, 0, 2)
-                               for g in range(N // K) for k in range(K)])  # (N, T, K-1, 2)
+            others = self._others(pelvis_xy(new, self.g))
         terms, self.last_sdf = self._terms(new, np.arange(N), self._actions, others, sdf_values)
         reward = total_reward(terms, cfg.weights).astype(np.float32)
         self.seed_m = new[:, -2:]
