@@ -21,8 +21,8 @@ from egogen.body import Y_UP_TO_Z_UP, load_body_model
 from egogen.body.skeleton import body_pose_slice
 from egogen.rotations import aa_to_mat, mat_to_aa
 from egogen.sim.episode import FPS, Episode
-from egogen.sim.people import (START_SEPARATION_M, person_track, plan_chain, resolve_scene, sample_betas, smooth,
-                               taken_points)
+from egogen.sim.people import (START_SEPARATION_M, closest_approach, person_track, plan_chain, resolve_scene,
+                               sample_betas, smooth, taken_points)
 
 __all__ = ["scripted_episode"]
 
@@ -64,12 +64,8 @@ def _wait_for_others(xy: np.ndarray, others: list[np.ndarray], fps: float) -> in
     best, best_d = 0, -1.0
     for wait in range(0, int(MAX_WAIT_S * fps) + 1, max(1, int(round(0.5 * fps)))):
         mine = np.concatenate([np.repeat(xy[:1], wait, 0), xy])
-        d = np.inf
-        for o in others:
-            T = max(len(mine), len(o))
-            a = np.concatenate([mine, np.repeat(mine[-1:], T - len(mine), 0)])
-            b = np.concatenate([o, np.repeat(o[-1:], T - len(o), 0)])
-            d = min(d, float(np.linalg.norm(a - b, axis=1).min()))
+        T = max(len(mine), *(len(o) for o in others))
+        d = closest_approach(np.stack([np.concatenate([t, np.repeat(t[-1:], T - len(t), 0)]) for t in [mine, *others]]))
         if d >= PASSING_DISTANCE_M:
             return wait
         if d > best_d:
