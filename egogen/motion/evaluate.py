@@ -27,7 +27,7 @@ import torch
 from egogen.body.skeleton import JOINT_INDEX
 from egogen.motion.dataset import MotionDataset
 from egogen.motion.markers import MarkerBody
-from egogen.motion.rollout import canonical_frame_t, rollout
+from egogen.motion.rollout import primitive_windows, rollout
 
 __all__ = ["FOOT_MARKERS", "foot_metrics", "posture_metrics", "evaluate_motion", "heldout_seeds"]
 
@@ -143,16 +143,11 @@ def evaluate_motion(models, ds: MotionDataset, body, num_primitives: int = 20, n
     res.update({"rollouts": int(len(seeds)), "rollout_primitives": num_primitives,
                 "rollout_seconds": (L - 1) / FPS})
     if models.regressor is not None:
-        F = cvae.cfg.future
         seqs = ds.sequences("held_out")
         bt = torch.as_tensor(ds.betas[seqs[np.linspace(0, len(seqs) - 1, num_seeds).round().astype(int)]])
-        errs = []
-        for k in range(num_primitives):
-            win = roll[:, F * k:F * k + 2 + F]
-            R, o = canonical_frame_t(mj(win[:, 0]))
-            loc = torch.einsum("bji,btmj->btmi", R, win - o[:, None, None]).reshape(-1, M, 3)
-            errs.append(_regressor_error(models.regressor, mb, loc, bt.repeat_interleave(win.shape[1], 0)))
-        res["regressor_rollout_mm"] = float(np.mean(errs))
+        win = primitive_windows(roll, mj, cvae.cfg.future)  # (B, K, 15, M, 3)
+        res["regressor_rollout_mm"] = _regressor_error(models.regressor, mb, win.reshape(-1, M, 3),
+                                                       bt.repeat_interleave(win.shape[1] * win.shape[2], 0))
         from egogen.motion.train import TrainConfig, regressor_extra_markers
 
         rest = regressor_extra_markers(ds, cvae, mj, mb, TrainConfig(regressor_rollout_primitives=0,

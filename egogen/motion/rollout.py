@@ -64,6 +64,27 @@ def _from_c(p, R, o):
     return torch.einsum("bij,b...j->b...i", R, p) + o[:, None, None]
 
 
+def primitive_windows(seq: torch.Tensor, mj: MarkerJoints, future: int) -> torch.Tensor:
+    """The primitive windows of a chained roll-out, each in its own canonical frame.
+
+    Args:
+        seq: (B, 2 + future * K, M, 3) world markers of :func:`rollout` (metres, Z up).
+        mj: :class:`MarkerJoints` for the canonical frames.
+        future: frames per primitive (the C-VAE's ``cfg.future``).
+    Returns:
+        (B, K, 2 + future, M, 3): window k = frames ``[future k, future k + 2 + future)`` (its 2
+        seed frames and the primitive) in the canonical frame of its first frame (z up, +y
+        forward, origin = pelvis on the floor), as the C-VAE and the regressor see them.
+    """
+    K = (seq.shape[1] - 2) // future
+    out = []
+    for k in range(K):
+        win = seq[:, future * k:future * k + 2 + future]
+        R, o = canonical_frame_t(mj(win[:, 0]))
+        out.append(_to_c(win, R, o))
+    return torch.stack(out, 1)
+
+
 def rollout(cvae, mj: MarkerJoints, seed: torch.Tensor, num_primitives: int,
             z: torch.Tensor | None = None, generator: torch.Generator | None = None,
             future: torch.Tensor | None = None) -> torch.Tensor:

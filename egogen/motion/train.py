@@ -33,7 +33,7 @@ from egogen.motion.dataset import MotionDataset
 from egogen.motion.markers import MarkerBody
 from egogen.motion.regressor import MarkerRegressor, RegressorConfig, unpack
 from egogen.motion.rot6d import mat_to_rot6d
-from egogen.motion.rollout import MarkerJoints, canonical_frame_t, rollout
+from egogen.motion.rollout import MarkerJoints, _to_c, canonical_frame_t, primitive_windows, rollout
 from egogen.rotations import aa_to_mat
 
 __all__ = ["TrainConfig", "train_motion", "STAGES"]
@@ -147,12 +147,9 @@ def regressor_extra_markers(ds: MotionDataset, cvae: MotionCVAE, mj: MarkerJoint
         for a in range(0, len(fr), 256):
             seed = torch.as_tensor(ds.markers[fr[a:a + 256]]).to(dev)
             bt = torch.as_tensor(ds.betas[sq[a:a + 256]]).to(dev)
-            roll = rollout(cvae, mj, seed, K, generator=g)
-            for k in range(K):
-                win = roll[:, F * k:F * k + 2 + F]
-                R, o = canonical_frame_t(mj(win[:, 0]))
-                out_m.append(torch.einsum("bji,btmj->btmi", R, win - o[:, None, None]).reshape(-1, M, 3))
-                out_b.append(bt.repeat_interleave(win.shape[1], 0))
+            win = primitive_windows(rollout(cvae, mj, seed, K, generator=g), mj, F)  # (b, K, 2 + F, M, 3)
+            out_m.append(win.transpose(0, 1).reshape(-1, M, 3))  # primitive-major, as trained
+            out_b.append(bt.repeat_interleave(win.shape[2], 0).repeat(K, 1))
         cvae.train(was)
     n = cfg.regressor_rest_poses
     if n > 0:
@@ -167,7 +164,7 @@ def regressor_extra_markers(ds: MotionDataset, cvae: MotionCVAE, mj: MarkerJoint
         mk, _ = mb(bt, rot, torch.zeros(n, 3, device=dev))
         mk[..., 2] -= mk[..., 2].min(dim=1, keepdim=True).values - 0.02
         R, o = canonical_frame_t(mj(mk))
-        out_m.append(torch.einsum("bji,bmj->bmi", R, mk - o[:, None]))
+        out_m.append(_to_c(mk[:, None], R, o)[:, 0])
         out_b.append(bt)
     return {"markers": torch.cat(out_m), "betas": torch.cat(out_b)}
 
