@@ -45,6 +45,16 @@ def _summary(m: dict) -> list[str]:
                     "tokens / window")
     rows.append(f"gaze        skipped: {g['skipped']}" if "skipped" in g else
                 f"gaze        {g['angle_deg']:.2f} deg, {g['tokens_per_window']} tokens / window")
+    for mod in ("rgb", "depth"):
+        r = m.get(mod, {})
+        if not r:
+            continue
+        if "skipped" in r:
+            rows.append(f"{mod:<11} skipped: {r['skipped']}")
+        else:
+            err = (f"PSNR {r['psnr_db']:.1f} dB" if mod == "rgb" else
+                   f"AbsRel {r['abs_rel']:.3f}, delta<1.25 {r['delta1']:.1%}")
+            rows.append(f"{mod:<11} {err}, {r['tokens_per_window']} tokens / window, codes used {r['codes_used']:.0%}")
     rows.append(f"text        skipped: {t['skipped']}" if "skipped" in t else
                 f"text        BPE {t['vocab_size']} tokens, {t['tokens_per_text']:.1f} tokens / text, "
                 f"round trip {t['roundtrip_exact']:.0%}")
@@ -75,6 +85,15 @@ def _pretrain_summary(p: dict) -> list[str]:
             rows.append(f"{name:<17} MPJPE {m['mpjpe_mm']:.1f} mm (upper {m['upper_mm']:.1f}, "
                         f"lower {m['lower_mm']:.1f}); "
                         f"nearest neighbour {b['mpjpe_mm']:.1f} mm ({b['upper_mm']:.1f}, {b['lower_mm']:.1f})")
+        elif r["target"] == "camera":
+            m, b = r["model"], r["baseline_nn"]
+            rows.append(f"{name:<17} ATE {m['ate_m'] * 100:.1f} cm, RTE {m['rte_m'] * 100:.1f} cm, RRE "
+                        f"{m['rre_deg']:.2f} deg; nearest neighbour {b['ate_m'] * 100:.1f} cm, {b['rte_m'] * 100:.1f} "
+                        f"cm, {b['rre_deg']:.2f} deg")
+        elif r["target"] == "depth":
+            m, b = r["model"], r["baseline_nn"]
+            rows.append(f"{name:<17} AbsRel {m['abs_rel']:.3f}, delta<1.25 {m['delta1']:.1%}; nearest neighbour "
+                        f"{b['abs_rel']:.3f}, {b['delta1']:.1%}")
         else:
             rows.append(f"{name:<17} {r['model']['angle_deg']:.2f} deg; nearest neighbour "
                         f"{r['baseline_nn']['angle_deg']:.2f} deg")
@@ -147,20 +166,26 @@ def train_model_cmd(
     side by side, product quantization with 1 and 2 codebooks at equal code size (EgoLM's
     ablation) and residual quantization (VIM); the head-camera trajectory relative to the
     window's first frame (60 x 9 -> 30 tokens, codebook 256) and the gaze direction
-    (60 x 2 -> 30 tokens); plus a byte-level BPE on the samples' instructions, descriptions
-    and captions. Episodes are split into train / held-out by a hash of their id. Writes
+    (60 x 2 -> 30 tokens), the wrist trajectories; 2D-conv VQ-VAEs on the rendered RGB and
+    depth frames of DATA/render-*/ (`egogen render DATA` first; without rendered frames they
+    are skipped); plus a byte-level BPE on the samples' instructions, descriptions and
+    captions. Episodes are split into train / held-out by a hash of their id. Writes
     OUT/config.json, split.json, tokenizer.json, motion_pq1.pt, motion_pq2.pt, motion_rq.pt,
-    camera.pt, gaze.pt and metrics.json (held-out MPJPE in mm, camera cm / deg, gaze deg,
-    BPE round trip).
+    camera.pt, gaze.pt, wrists.pt, rgb.pt, depth.pt and metrics.json (held-out MPJPE in mm,
+    camera cm / deg, gaze deg, RGB PSNR, depth AbsRel, BPE round trip).
 
-    Stage pretrain (4M, EgoM2P): an encoder-decoder transformer over the motion, camera, gaze
-    and text tokens of every window, trained to predict random target tokens from random
-    input tokens (Dirichlet-split budgets), then evaluated on held-out windows: full-body
-    tracking from the head-camera trajectory (MPJPE full / upper / lower, mm) and gaze from
-    it (deg), each next to a nearest-neighbour baseline. Writes OUT/pretrain.pt and adds
-    `pretrain` to metrics.json. docs/models.md explains the features and the metrics.
+    Stage pretrain (4M, EgoM2P): an encoder-decoder transformer over the motion, camera,
+    wrist, gaze, text, RGB and depth tokens of every window, trained to predict random target
+    tokens from random input tokens (Dirichlet-split budgets), then evaluated on held-out
+    windows: full-body tracking from the head camera (1-point) and head + wrists (3-point),
+    with and without video (MPJPE full / upper / lower, mm), gaze from the camera and from
+    RGB + camera (deg), camera tracking from RGB (ATE / RTE / RRE), depth from RGB (AbsRel,
+    delta < 1.25), motion to text (BLEU-4 / ROUGE-L) and text to motion (retrieval), each next
+    to a nearest-neighbour baseline. Writes OUT/pretrain.pt and adds `pretrain` to
+    metrics.json. docs/models.md explains the features and the metrics.
 
-    Example: egogen simulate --scene apartment --n 200 --out datasets/apt && egogen train-model
+    Example: egogen simulate --scene apartment --n 200 --out datasets/apt && egogen render
+    datasets/apt --engine pyrender --rig pinhole --resolution 128 --fps 4 && egogen train-model
     --data datasets/apt --config small --out runs/m && egogen train-model --report runs/m
     """
     import torch

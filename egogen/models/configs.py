@@ -17,7 +17,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
-__all__ = ["VQVAEConfig", "WindowConfig", "PretrainConfig", "TokenizerConfig", "CONFIGS", "get_config",
+__all__ = ["VQVAEConfig", "ImageVQConfig", "WindowConfig", "PretrainConfig", "TokenizerConfig", "CONFIGS", "get_config",
            "load_config", "MOTION_QUANTIZERS"]
 
 MOTION_QUANTIZERS = ("pq1", "pq2", "rq")
@@ -52,6 +52,29 @@ class VQVAEConfig:
     dead_code_threshold: float = 1.0
     commitment_weight: float = 0.25
     kmeans_init: bool = True
+
+
+@dataclass(frozen=True)
+class ImageVQConfig(VQVAEConfig):
+    """A 2D-convolutional VQ-VAE over rendered frames (:class:`egogen.models.imagevq.ImageVQVAE`).
+
+    The VQ-VAE fields as for :class:`VQVAEConfig`, with ``down`` stride-2 stages in both image
+    axes (patches of ``2 ** down`` px: 3 -> 8 px, 4 -> 16 px), plus:
+
+    Attributes:
+        size: frames are resized to ``size`` x ``size`` px before tokenizing (area average;
+            depth: valid-pixel average of inverse depth).
+        frames: rendered frames per 2 s window: the frames nearest to ``frames`` evenly spaced
+            30 Hz frames from the window's first to its last (2: first and last).
+        steps, batch_size: optimisation steps and windows per batch of this tokenizer (0: the
+            run's ``steps`` / ``batch_size``); image batches cost far more than trajectory ones.
+    Tokens per window: ``frames * (size / 2 ** down) ** 2``.
+    """
+
+    size: int = 32
+    frames: int = 2
+    steps: int = 0
+    batch_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,7 +126,7 @@ class PretrainConfig:
             R-precision uses 32).
     """
 
-    modalities: tuple = ("motion", "camera", "wrists", "gaze", "text")
+    modalities: tuple = ("motion", "camera", "wrists", "gaze", "text", "rgb", "depth")
     motion_tokenizer: str = "pq2"
     text_tokens: int = 16
     dim: int = 64
@@ -149,6 +172,8 @@ class TokenizerConfig:
             codebook 256 (EgoM2P).
         wrists: the VQ-VAE of the wrist trajectories (EgoLM's 3-point sensors without the head,
             which the camera stream carries; 60 x 18 -> 30 tokens); the camera's sizes.
+        rgb, depth: image VQ-VAEs over the rendered frames of ``egogen render`` (EgoM2P's image
+            tokenizers, small): RGB in [0, 1], depth as inverse depth (1/m, 0 = nothing).
         joint_loss_weight: weight of the joint-position L1 (metres, through forward
             kinematics) added to the motion feature loss (EgoLM's joint term): pelvis-relative
             joints + ``window_joint_weight`` x joints in the window frame (root trajectory
@@ -168,6 +193,10 @@ class TokenizerConfig:
     camera: VQVAEConfig = field(default_factory=lambda: VQVAEConfig(width=32, down=1, codebook_size=256, code_dim=16))
     gaze: VQVAEConfig = field(default_factory=lambda: VQVAEConfig(width=32, down=1, codebook_size=256, code_dim=8))
     wrists: VQVAEConfig = field(default_factory=lambda: VQVAEConfig(width=32, down=1, codebook_size=256, code_dim=16))
+    rgb: ImageVQConfig = field(default_factory=lambda: ImageVQConfig(width=16, down=3, codebook_size=128, code_dim=16,
+                                                                     steps=150, batch_size=16))
+    depth: ImageVQConfig = field(default_factory=lambda: ImageVQConfig(width=16, down=3, codebook_size=128,
+                                                                       code_dim=16, steps=150, batch_size=16))
     joint_loss_weight: float = 10.0
     window_joint_weight: float = 0.2
     steps: int = 300
@@ -199,9 +228,13 @@ CONFIGS: dict[str, TokenizerConfig] = {
                          dead_code_threshold=2.0),
         wrists=VQVAEConfig(width=64, res_blocks=2, down=1, code_dim=32, codebook_size=256, decay=0.99,
                            dead_code_threshold=2.0),
+        rgb=ImageVQConfig(width=32, res_blocks=1, down=3, code_dim=32, codebook_size=512, decay=0.99,
+                          dead_code_threshold=2.0, size=64, frames=2, steps=1000, batch_size=32),
+        depth=ImageVQConfig(width=32, res_blocks=1, down=3, code_dim=32, codebook_size=512, decay=0.99,
+                            dead_code_threshold=2.0, size=64, frames=2, steps=1000, batch_size=32),
         steps=2000, batch_size=64, lr=1e-3, eval_every=250, checkpoint_every=250, text_vocab_size=2000,
         pretrain=PretrainConfig(text_tokens=24, dim=128, heads=4, encoder_layers=2, decoder_layers=2, ff_mult=2,
-                                dropout=0.1, input_budget=48, target_budget=48, steps=2000, batch_size=64, lr=5e-4,
+                                dropout=0.1, input_budget=96, target_budget=64, steps=2000, batch_size=64, lr=5e-4,
                                 warmup=100, eval_every=250, checkpoint_every=250, clip_dim=128, clip_steps=1000)),
     # the papers' sizes (GPU): EgoLM motion 2 x 8192 x 64, EgoM2P camera / gaze 30 tokens of 256
     "base": TokenizerConfig(
@@ -215,6 +248,10 @@ CONFIGS: dict[str, TokenizerConfig] = {
                          dead_code_threshold=2.0),
         wrists=VQVAEConfig(width=256, res_blocks=3, down=1, code_dim=64, codebook_size=256, decay=0.99,
                            dead_code_threshold=2.0),
+        rgb=ImageVQConfig(width=128, res_blocks=2, down=4, code_dim=64, codebook_size=8192, decay=0.99,
+                          dead_code_threshold=2.0, size=256, frames=4),
+        depth=ImageVQConfig(width=128, res_blocks=2, down=4, code_dim=64, codebook_size=8192, decay=0.99,
+                            dead_code_threshold=2.0, size=256, frames=4),
         steps=100_000, batch_size=256, lr=2e-4, eval_every=2000, checkpoint_every=2000, text_vocab_size=8000,
         pretrain=PretrainConfig(text_tokens=32, dim=512, heads=8, encoder_layers=8, decoder_layers=8, ff_mult=4,
                                 dropout=0.1, input_budget=128, target_budget=128, alpha=0.2, steps=100_000,

@@ -11,7 +11,10 @@ modality it holds, windows of ``length`` frames (30 Hz) every ``stride`` frames:
 - ``gaze``: (L, 2) gaze yaw / pitch, rad, OpenCV camera frame;
 - ``wrists``: (L, 18) both wrists' poses relative to the window's first head frame
   (``sensors.npz``, EgoLM's 3-point sensors; :func:`~egogen.models.features.wrist_window_features`);
-- ``text``: the strings of ``text.json`` (instruction, description, caption texts) for BPE.
+- ``text``: the strings of ``text.json`` (instruction, description, caption texts) for BPE;
+- ``rgb``, ``depth``: rendered frames of the sample from the dataset's ``render-*`` folders
+  (``egogen render``), resized, K per window (:mod:`egogen.models.images`); only when asked
+  for (``images``).
 
 Samples are read with :func:`egogen.data.shards.read_shard` (sha256 checked against
 ``index.json``), so a corrupted or missing shard stops loading with an error that names the
@@ -304,10 +307,65 @@ def _windows(name: str, per_sample: list, length: int, stride: int, rest: Option
         rest_joints=(np.stack(rj) if rj else np.zeros((0, MOTION_JOINTS, 3), np.float32)) if name == "motion" else None)
 
 
+def _read_shards(folder: Path, skip_corrupt: bool, skipped: list, fix: str):
+    """Yield (shard path, {key: members}) of a dataset folder, reporting or raising on bad shards."""
+    for entry in read_index(folder)["shards"]:
+        try:
+            samples = read_shard(folder, entry)
+        except ShardError as e:
+            if skip_corrupt:
+                skipped.append(f"{folder / entry['name']}: {e}")
+                continue
+            raise TokenizerDataError(f"{e}. {fix}, check the folder with `egogen validate`, or pass --skip-corrupt to "
+                                     "train without it.") from e
+        except (tarfile.TarError, OSError, EOFError, ValueError) as e:
+            raise TokenizerDataError(f"{folder / entry['name']} is not a readable tar ({e}); regenerate it") from e
+        yield folder / entry["name"], samples
+
+
+def _render_streams(folders: list, keys: set, images: dict, skip_corrupt: bool, skipped: list) -> tuple[dict, dict]:
+    """Image streams per sample key from render folders (the first folder holding a modality wins)."""
+    from egogen.models.images import read_render_sample
+
+    out: dict[str, dict] = {}
+    used: dict[str, int] = {}
+    for folder in folders:
+        try:
+            shards = list(_read_shards(Path(folder), skip_corrupt, skipped,
+                                       "Re-render it (delete the shard and rerun `egogen render` on the dataset)"))
+        except ShardError as e:
+            raise TokenizerDataError(f"{e}. Re-render the dataset with `egogen render`.") from e
+        n = 0
+        for where, samples in shards:
+            for key, members in samples.items():
+                if key not in keys:
+                    continue
+                want = {m: images[m][0] for m in images if m not in out.get(key, {})}
+                if not want:
+                    continue
+                try:
+                    st = read_render_sample(members, want, str(where))
+                except ValueError as e:
+                    raise TokenizerDataError(f"{e}; re-render the sample with `egogen render`") from e
+                got = {m: st[m] for m in want if m in st}
+                if got:
+                    cur = out.setdefault(key, {"frame_index": st["frame_index"],
+                                               "source_num_frames": st["source_num_frames"]})
+                    if not np.array_equal(cur["frame_index"], st["frame_index"]):
+                        # another render of the sample at another rate: keep the first folder's frames only
+                        continue
+                    cur.update(got)
+                    n += 1
+        used[Path(folder).name] = n
+    return out, used
+
+
 def load_tokenizer_data(data_dir: str | os.PathLike, length: int = 60, stride: int = 15,
                         heldout_stride: int = 60, heldout_fraction: float = 0.2,
                         body_model: Optional[str | os.PathLike] = None, skip_corrupt: bool = False,
-                        progress: Optional[Callable[[int, int], None]] = None) -> TokenizerData:
+                        progress: Optional[Callable[[int, int], None]] = None,
+                        images: Optional[dict] = None,
+                        render_dirs: Optional[list] = None) -> TokenizerData:
     """Read every sample of a dataset folder into train / held-out windows.
 
     Args:
@@ -320,8 +378,14 @@ def load_tokenizer_data(data_dir: str | os.PathLike, length: int = 60, stride: i
         skip_corrupt: skip (and report) shards that are missing or fail their sha256 check
             instead of raising.
         progress: called as ``progress(shards_done, shards_total)``.
+        images: image modality -> (size, frames per window) to read from the rendered frames
+            (``{"rgb": (64, 2), "depth": (64, 2)}``); None or empty: no images.
+        render_dirs: folders written by ``egogen render`` for this dataset (None: its
+            ``render-*`` folders, :func:`egogen.models.images.render_folders`). Samples they
+            lack simply have no image modality.
     Returns:
-        :class:`TokenizerData`.
+        :class:`TokenizerData` (``train`` / ``heldout`` also hold the asked image modalities as
+        :class:`~egogen.models.images.ImageWindows`).
     Raises:
         TokenizerDataError: no index; a missing or corrupt shard (without ``skip_corrupt``); an
             unreadable member; a stream not at 30 Hz; no sample with a usable modality.
@@ -337,22 +401,19 @@ def load_tokenizer_data(data_dir: str | os.PathLike, length: int = 60, stride: i
     missing: Counter = Counter()
     streams: dict[str, dict] = {}
     skipped = []
-    for i, entry in enumerate(shards):
-        try:
-            samples = read_shard(folder, entry)
-        except ShardError as e:
-            if skip_corrupt:
-                skipped.append(f"{entry['name']}: {e}")
-                continue
-            raise TokenizerDataError(
-                f"{e}. Regenerate the shard (delete it and rerun `egogen simulate ... --resume` with the run's "
-                "options), check the folder with `egogen validate`, or pass --skip-corrupt to train without it.") from e
-        except (tarfile.TarError, OSError, EOFError, ValueError) as e:
-            raise TokenizerDataError(f"{folder / entry['name']} is not a readable tar ({e}); regenerate it") from e
+    fix = "Regenerate the shard (delete it and rerun `egogen simulate ... --resume` with the run's options)"
+    for i, (where, samples) in enumerate(_read_shards(folder, skip_corrupt, skipped, fix)):
         for key, members in samples.items():
-            streams[key] = _sample_streams(key, members, rest, missing, str(folder / entry["name"]))
+            streams[key] = _sample_streams(key, members, rest, missing, str(where))
         if progress:
             progress(i + 1, len(shards))
+    images = dict(images or {})
+    rendered, render_used = {}, {}
+    if images:
+        from egogen.models.images import render_folders
+
+        dirs = render_folders(folder) if render_dirs is None else [Path(d) for d in render_dirs]
+        rendered, render_used = _render_streams(dirs, set(streams), images, skip_corrupt, skipped)
     eps = sorted({episode_id(k) for k in streams})
     held = heldout_episodes(eps, heldout_fraction)
     splits = {"train": [k for k in streams if episode_id(k) not in held],
@@ -366,6 +427,12 @@ def load_tokenizer_data(data_dir: str | os.PathLike, length: int = 60, stride: i
                    for k in keys if mod in streams[k]]
             too_short[mod] += sum(1 for _, a, _ in per if len(a) < length)
             out[split][mod] = _windows(mod, per, length, st, [r for _, _, r in per] if mod == "motion" else None)
+        for mod, (size, frames) in images.items():
+            from egogen.models.images import image_windows
+
+            per = [(k, rendered[k]) for k in keys if mod in rendered.get(k, {})]
+            too_short[mod] += sum(1 for _, r in per if r["source_num_frames"] < length)
+            out[split][mod] = image_windows(mod, per, length, st, frames, size)
     if not any(len(w) for sp in out.values() for w in sp.values()):
         raise TokenizerDataError(f"{folder}: no sample has a motion, camera, gaze or wrist stream of at least {length} "
                                  f"frames ({len(streams)} samples read; missing members: {dict(missing) or 'none'}). "
@@ -378,6 +445,8 @@ def load_tokenizer_data(data_dir: str | os.PathLike, length: int = 60, stride: i
         "missing_members": dict(sorted(missing.items())), "too_short": dict(too_short),
         "skipped_shards": skipped, "window_length": length,
     }
+    if images:
+        report["render_folders"] = render_used
     return TokenizerData(train=out["train"], heldout=out["heldout"], text=text,
                          episodes={"train": sorted(set(eps) - held), "heldout": sorted(held)}, report=report,
                          captions={k: v["captions"] for k, v in streams.items() if "captions" in v})

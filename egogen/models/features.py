@@ -62,6 +62,7 @@ __all__ = [
     "MOTION_JOINTS", "MOTION_DIM", "CAMERA_DIM", "GAZE_DIM", "WRISTS_DIM", "FPS",
     "heading_yaw", "motion_features", "motion_to_joints", "world_to_window",
     "camera_window_features", "wrist_window_features", "wrist_errors", "camera_from_features",
+    "camera_tracking_errors",
     "gaze_features", "gaze_from_features",
     "mpjpe_mm", "camera_errors", "gaze_angle_deg",
 ]
@@ -308,6 +309,35 @@ def camera_errors(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, t
     cos = ((Rp.transpose(-1, -2) @ Rg).diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
     rot = torch.rad2deg(torch.arccos(cos.clamp(-1, 1))).mean(dim=1)
     return trans.float(), rot.float()
+
+
+def camera_tracking_errors(pred: torch.Tensor, gt: torch.Tensor, delta: int = int(FPS)) -> dict[str, torch.Tensor]:
+    """Per-window camera-tracking errors (EgoM2P's ATE / RTE / RRE, on 2 s windows).
+
+    Both trajectories are relative to the window's first frame (metric, so no alignment):
+
+    - ``ate_m``: absolute trajectory error, RMS over frames of the camera-centre error, m;
+    - ``rte_m``: relative translation error, mean over frame pairs (t, t + ``delta``) of the
+      error of the translation between them (expressed in the frame at t), m;
+    - ``rre_deg``: relative rotation error, mean geodesic angle between predicted and true
+      relative rotations ``R_t^T R_{t+delta}``, degrees.
+
+    Args:
+        pred, gt: (N, L, 9) camera features (:func:`camera_window_features`).
+        delta: frame gap of the relative errors (default 30 = 1 s at 30 Hz; clipped to L - 1).
+    Returns:
+        dict of (N,) float32.
+    """
+    Rp, tp = camera_from_features(pred.double())
+    Rg, tg = camera_from_features(gt.double())
+    ate = ((tp - tg) ** 2).sum(-1).mean(1).sqrt()
+    d = max(1, min(delta, pred.shape[1] - 1))
+    rel_t = lambda R, t: (R[:, :-d].transpose(-1, -2) @ (t[:, d:] - t[:, :-d])[..., None])[..., 0]  # noqa: E731
+    rte = (rel_t(Rp, tp) - rel_t(Rg, tg)).norm(dim=-1).mean(1)
+    rel_R = lambda R: R[:, :-d].transpose(-1, -2) @ R[:, d:]  # noqa: E731
+    cos = ((rel_R(Rp).transpose(-1, -2) @ rel_R(Rg)).diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
+    rre = torch.rad2deg(torch.arccos(cos.clamp(-1, 1))).mean(1)
+    return {"ate_m": ate.float(), "rte_m": rte.float(), "rre_deg": rre.float()}
 
 
 def gaze_angle_deg(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:

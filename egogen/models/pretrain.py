@@ -19,11 +19,15 @@ Run-folder files added::
 
 Evaluation tasks (held-out windows, :data:`TASKS`), each next to a baseline: full-body tracking
 from the head-camera trajectory alone (EgoLM's 1-point tracking) and from the camera + both
-wrist trajectories (EgoLM's 3-point tracking; MPJPE full / upper / lower body, mm), gaze from
-the head-camera trajectory (angle, degrees), motion to text (BLEU-4, ROUGE-L) and text to
-motion (retrieval accuracy with a small contrastive motion-text model,
-:mod:`egogen.models.textmotion`). The baseline is the nearest training window by the task's
-input (trajectories: standardised features; motion: tokens; text: tokens) and its own target.
+wrist trajectories (EgoLM's 3-point tracking; MPJPE full / upper / lower body, mm), both also
+with video (+ RGB frames), gaze from the head-camera trajectory and from RGB + camera (angle,
+degrees), camera tracking from RGB (ATE / RTE / RRE), depth from RGB (AbsRel, delta < 1.25),
+motion to text (BLEU-4, ROUGE-L) and text to motion (retrieval accuracy with a small
+contrastive motion-text model, :mod:`egogen.models.textmotion`). The RGB tasks need the
+dataset's rendered frames (``egogen render``); without them they are reported as skipped. The
+baseline is the nearest training window by the task's input (trajectories: standardised
+features; images: 8 x 8 average-pooled pixels; motion: tokens; text: tokens) and its own
+target.
 
 Deterministic for a seed on one machine and thread count: the model starts from
 ``torch.manual_seed(seed)``, batches and masks come from generators seeded by (seed, step), the
@@ -47,7 +51,8 @@ import torch
 from egogen.models.configs import TokenizerConfig, load_config
 from egogen.models.train_tokenizers import _atomic_json, _atomic_save, _sha256
 from egogen.models.data import TokenizerData, load_tokenizer_data
-from egogen.models.features import FPS, gaze_angle_deg, motion_to_joints, mpjpe_mm
+from egogen.models.features import FPS, camera_tracking_errors, gaze_angle_deg, motion_to_joints, mpjpe_mm
+from egogen.models.images import IMAGE_MODALITIES, depth_errors
 from egogen.models.multimodal import (MultimodalMaskedModel, TokenModality, masked_loss, predict_tokens,
                                       sample_masks, table_slices, to_flat)
 
@@ -85,7 +90,14 @@ TASKS = (
     Task("tracking_1pt", ("camera",), "motion", "EgoLM 1-point full-body tracking (head pose only, no video)"),
     Task("tracking_3pt", ("camera", "wrists"), "motion",
          "EgoLM 3-point full-body tracking (head = camera trajectory, both wrists; no video)"),
+    Task("tracking_1pt_video", ("camera", "rgb"), "motion", "EgoLM 1-point full-body tracking with video (head pose + "
+         "egocentric RGB)"),
+    Task("tracking_3pt_video", ("camera", "wrists", "rgb"), "motion",
+         "EgoLM 3-point full-body tracking with video (head, both wrists + egocentric RGB)"),
     Task("gaze_from_camera", ("camera",), "gaze", "EgoM2P gaze estimation uses RGB (+ camera); here camera only"),
+    Task("gaze_from_rgb", ("rgb", "camera"), "gaze", "EgoM2P gaze estimation from egocentric RGB + camera"),
+    Task("camera_from_rgb", ("rgb",), "camera", "EgoM2P camera tracking from egocentric RGB (ATE / RTE / RRE)"),
+    Task("depth_from_rgb", ("rgb",), "depth", "EgoM2P monocular depth from egocentric RGB (AbsRel, delta < 1.25)"),
     Task("motion_to_text", ("motion",), "text", "EgoLM motion to text (M2T); EgoLM reports BERTScore, here "
          "BLEU-4 / ROUGE-L"),
     Task("text_to_motion", ("text",), "motion", "EgoLM text to motion (T2M); retrieval accuracy (R-precision, "
@@ -158,8 +170,8 @@ def modality_table(run_dir: str | os.PathLike, cfg: TokenizerConfig) -> tuple[tu
             table.append(TokenModality("text", tok.get_vocab_size(), cfg.pretrain.text_tokens, 1, "tokenizer.json",
                                        pad_id=tok.token_to_id(SPECIAL_TOKENS[0])))
             continue
-        if name not in ("motion", "camera", "gaze", "wrists"):
-            raise ValueError(f"unknown pretrain modality {name!r} (motion, camera, wrists, gaze, text)")
+        if name not in ("motion", "camera", "gaze", "wrists") + IMAGE_MODALITIES:
+            raise ValueError(f"unknown pretrain modality {name!r} (motion, camera, wrists, gaze, text, rgb, depth)")
         file = f"motion_{cfg.pretrain.motion_tokenizer}" if name == "motion" else name
         rec = metrics.get("motion", {}).get(cfg.pretrain.motion_tokenizer) if name == "motion" else metrics.get(name)
         if rec is not None and "skipped" in rec:
@@ -170,9 +182,8 @@ def modality_table(run_dir: str | os.PathLike, cfg: TokenizerConfig) -> tuple[tu
                                    ("" if name != "motion" else f" with motion quantizer "
                                     f"{cfg.pretrain.motion_tokenizer} in motion_quantizers"))
         vq = load_tokenizer(out, file)
-        steps = cfg.windows.length // vq.downsample
-        table.append(TokenModality(name, vq.quantizer.codebook_size, steps * vq.quantizer.num, vq.quantizer.num,
-                                   f"{file}.pt"))
+        table.append(TokenModality(name, vq.quantizer.codebook_size, vq.tokens_per_window(cfg.windows.length),
+                                   vq.quantizer.num, f"{file}.pt"))
     if not table:
         raise PretrainRunError(f"no modality of {cfg.pretrain.modalities} has a tokenizer in {out}")
     return tuple(table), absent
@@ -352,19 +363,46 @@ def _mpjpe_parts(jp: torch.Tensor, jg: torch.Tensor) -> dict:
             "window_mpjpe_mm": mpjpe_mm(jp, jg, root_relative=False)}
 
 
-def _nearest(train_x: torch.Tensor, query_x: torch.Tensor) -> torch.Tensor:
-    """Index of the nearest training window (L2 over per-channel standardised features)."""
-    d = train_x.shape[-1]
-    flat = train_x.reshape(-1, d)
-    mean, std = flat.mean(0), flat.std(0).clamp(min=1e-6)
-    a = ((train_x - mean) / std).reshape(len(train_x), -1).double()
-    b = ((query_x - mean) / std).reshape(len(query_x), -1).double()
-    return torch.cdist(b, a).argmin(dim=1)
+NN_IMAGE_GRID = 8
+"""Images enter the nearest-neighbour baselines average-pooled to this many cells a side."""
 
 
-def _inputs_x(wins: dict, tw: TokenWindows, names, rows) -> torch.Tensor:
-    """(n, L, sum of dims) features of the given windowed modalities of rows, concatenated."""
-    return torch.cat([wins[n].get(tw.index[n][rows])["x"] for n in names], dim=-1)
+def _nearest(train_x: list, query_x: list) -> torch.Tensor:
+    """Index of the nearest training window: L2 over the input modalities' features, each
+    standardised per channel (last axis) with the training windows' statistics, flattened and
+    concatenated.
+
+    Args:
+        train_x, query_x: per input modality (n, T, d) features (:func:`_inputs_x`).
+    """
+    a, b = [], []
+    for tx, qx in zip(train_x, query_x):
+        d = tx.shape[-1]
+        flat = tx.reshape(-1, d)
+        mean, std = flat.mean(0), flat.std(0).clamp(min=1e-6)
+        a.append(((tx - mean) / std).reshape(len(tx), -1).double())
+        b.append(((qx - mean) / std).reshape(len(qx), -1).double())
+    return torch.cdist(torch.cat(b, 1), torch.cat(a, 1)).argmin(dim=1)
+
+
+def _nn_features(name: str, x: torch.Tensor) -> torch.Tensor:
+    """(n, T, d) features of one modality for the nearest-neighbour baselines: the windows
+    themselves, images average-pooled to :data:`NN_IMAGE_GRID` cells a side ((n, K * 64, C))."""
+    if name not in IMAGE_MODALITIES:
+        return x
+    n, K, S, _, C = x.shape
+    p = torch.nn.functional.adaptive_avg_pool2d(x.flatten(0, 1).permute(0, 3, 1, 2), NN_IMAGE_GRID)
+    return p.permute(0, 2, 3, 1).reshape(n, K * NN_IMAGE_GRID ** 2, C)
+
+
+def _inputs_x(wins: dict, tw: TokenWindows, names, rows, chunk: int = 512) -> list:
+    """Per given modality, (n, T, d) nearest-neighbour features (:func:`_nn_features`) of rows."""
+    out = []
+    for n in names:
+        idx = tw.index[n][rows]
+        out.append(torch.cat([_nn_features(n, wins[n].get(idx[a:a + chunk])["x"])
+                              for a in range(0, max(len(idx), 1), chunk)]))
+    return out
 
 
 def _nearest_tokens(train_ids: torch.Tensor, query_ids: torch.Tensor, chunk: int = 64) -> torch.Tensor:
@@ -421,11 +459,16 @@ def _vq_task(task: Task, model, data: TokenizerData, tw: dict, tokenizers: dict,
         for acc, x in ((acc_m, x_pred), (acc_b, x_nn), (acc_t, x_tok)):
             if task.target == "motion":
                 jg = motion_to_joints(gt["x"], gt["rest_joints"])
-                for k, v in _mpjpe_parts(motion_to_joints(x, gt["rest_joints"]), jg).items():
-                    acc.setdefault(k, []).append(v)
+                errs = _mpjpe_parts(motion_to_joints(x, gt["rest_joints"]), jg)
+            elif task.target == "camera":
+                errs = camera_tracking_errors(x, gt["x"])
+            elif task.target == "depth":
+                errs = depth_errors(x, gt["x"])
             else:
-                acc.setdefault("angle_deg", []).append(gaze_angle_deg(x, gt["x"]))
-    mean = lambda d: {k: float(torch.cat(v).mean()) for k, v in d.items()}  # noqa: E731
+                errs = {"angle_deg": gaze_angle_deg(x, gt["x"])}
+            for k, v in errs.items():
+                acc.setdefault(k, []).append(v)
+    mean = lambda d: {k: float(torch.cat(v).nanmean()) for k, v in d.items()}  # noqa: E731
     return {"model": mean(acc_m), "baseline_nn": mean(acc_b), "tokenizer_bound": mean(acc_t),
             "token_accuracy": float(torch.cat(correct).mean()),
             "baseline": "nearest training window by " + " + ".join(task.inputs) + " features"}
@@ -527,8 +570,10 @@ def evaluate_tasks(model: MultimodalMaskedModel, data: TokenizerData, tw: dict, 
         ``token_accuracy``, ``windows``, ``inputs``, ``target``, ``baseline``} or {``skipped``:
         why}. tracking (1- and 3-point): ``mpjpe_mm`` (22 joints, pelvis-relative), ``upper_mm``,
         ``lower_mm``, ``window_mpjpe_mm`` (window frame, with the root trajectory); gaze:
-        ``angle_deg``; motion to text: ``bleu4``, ``rouge_l`` (0..1); text to motion: ``top1``,
-        ``top5`` retrieval accuracy among the distinct captions of batches of ``retrieval_batch``
+        ``angle_deg``; camera from RGB: ``ate_m``, ``rte_m``, ``rre_deg``
+        (:func:`~egogen.models.features.camera_tracking_errors`); depth from RGB: ``abs_rel``,
+        ``delta1``, ``rmse_m`` (:func:`~egogen.models.images.depth_errors`); motion to text:
+        ``bleu4``, ``rouge_l`` (0..1); text to motion: ``top1``, ``top5`` retrieval accuracy among the distinct captions of batches of ``retrieval_batch``
         windows (``candidates``: their mean number) and ``chance`` (same keys).
     """
     from egogen.models.configs import PretrainConfig
@@ -612,7 +657,7 @@ def train_pretrain(data_dir: str | os.PathLike, out_dir: str | os.PathLike, conf
             to run), tokenizers trained with other --data / --config / --seed, a pretrain run
             present without ``resume``, or ``resume`` with other options.
     """
-    from egogen.models.train_tokenizers import tokenizer_run_diff, tokenizers_complete
+    from egogen.models.train_tokenizers import image_sizes, tokenizer_run_diff, tokenizers_complete
 
     t_start = time.time()
     cfg = config if isinstance(config, TokenizerConfig) else load_config(config)
@@ -644,7 +689,8 @@ def train_pretrain(data_dir: str | os.PathLike, out_dir: str | os.PathLike, conf
         w = cfg.windows
         data = load_tokenizer_data(data_dir, w.length, w.stride, w.heldout_stride, w.heldout_fraction,
                                    body_model=body_model, skip_corrupt=skip_corrupt,
-                                   progress=(lambda d_, t_: progress("load", d_, t_, {})) if progress else None)
+                                   progress=(lambda d_, t_: progress("load", d_, t_, {})) if progress else None,
+                                   images=image_sizes(cfg))
     tokenizers = _load_tokenizers(out, table)
     if progress:
         progress("tokens", 0, 1, {})

@@ -3,8 +3,8 @@
 The papers' figures are copied from the seed papers (EgoLM, CVPR 2025, Tab. "main results"
 and the VQ-VAE ablation, on Nymeria; EgoM2P, ICCV 2025, Tab. 2 and 3, on EgoExo4D and H2O).
 Their datasets are real captures, egogen's are simulated held-out episodes of the run's own
-data, so the columns give scale, not a comparison. Tasks the run does not have (no image
-tokenizer yet) are rows marked ``absent`` with the reason. EgoLM scores motion to text with
+data, so the columns give scale, not a comparison. Tasks the run could not evaluate (the RGB
+tasks of a dataset never rendered) are rows with no value and the reason. EgoLM scores motion to text with
 BERTScore (M2T 15.90 on Nymeria), not BLEU / ROUGE-L, so those rows have no paper figure.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["PaperFigure", "PAPER_FIGURES", "ABSENT_TASKS", "report_rows", "load_metrics", "DATASETS_DIFFER"]
+__all__ = ["PaperFigure", "PAPER_FIGURES", "report_rows", "load_metrics", "DATASETS_DIFFER"]
 
 DATASETS_DIFFER = ("Datasets differ: egogen's figures are on held-out simulated episodes of this run's data; "
                    "the papers' on real captures (EgoLM: Nymeria; EgoM2P: EgoExo4D, H2O). For scale only.")
@@ -53,22 +53,24 @@ PAPER_FIGURES = (
     PaperFigure("tracking_3pt.upper_mm", 52.78, "AvatarPoser 3pt, in EgoLM (Nymeria)"),
     PaperFigure("tracking_3pt.lower_mm", 148.37, "EgoLM 3pt, no video (Nymeria); 124.58 with video"),
     PaperFigure("tracking_3pt.lower_mm", 165.18, "AvatarPoser 3pt, in EgoLM (Nymeria)"),
-    PaperFigure("camera_from_rgb.ate", 0.017, "EgoM2P (EgoExo4D); RTE 0.004, RRE 0.429"),
-    PaperFigure("depth_from_rgb.abs_rel", 0.055, "EgoM2P (H2O); delta<1.25 96.0 %"),
+    PaperFigure("camera_from_rgb.ate_m", 0.017, "EgoM2P (EgoExo4D)"),
+    PaperFigure("camera_from_rgb.rte_m", 0.004, "EgoM2P (EgoExo4D)"),
+    PaperFigure("camera_from_rgb.rre_deg", 0.429, "EgoM2P (EgoExo4D)"),
+    PaperFigure("depth_from_rgb.abs_rel", 0.055, "EgoM2P (H2O)"),
+    PaperFigure("depth_from_rgb.delta1", 0.960, "EgoM2P (H2O)"),
+    PaperFigure("tracking_1pt_video.mpjpe_mm", 106.95, "EgoLM 1pt + video (Nymeria)"),
+    PaperFigure("tracking_1pt_video.upper_mm", 83.73, "EgoLM 1pt + video (Nymeria)"),
+    PaperFigure("tracking_1pt_video.lower_mm", 141.26, "EgoLM 1pt + video (Nymeria)"),
+    PaperFigure("tracking_3pt_video.mpjpe_mm", 73.38, "EgoLM 3pt + video (Nymeria)"),
+    PaperFigure("tracking_3pt_video.upper_mm", 49.67, "EgoLM 3pt + video (Nymeria)"),
+    PaperFigure("tracking_3pt_video.lower_mm", 124.58, "EgoLM 3pt + video (Nymeria)"),
 )
 """The seed papers' figures shown by the report (key: ``<row>.<metric>``)."""
 
-ABSENT_TASKS = (
-    ("camera_from_rgb", "ATE / RTE / RRE", "no RGB tokenizer yet (image tokenizers are not built)"),
-    ("depth_from_rgb", "AbsRel, delta<1.25", "no RGB / depth tokenizer yet"),
-    ("gaze_from_rgb", "angle (deg)", "no RGB tokenizer yet; gaze_from_camera is the camera-only variant"),
-    ("tracking_1pt_video", "MPJPE full / upper / lower", "no RGB tokenizer yet"),
-)
-"""Evaluation tasks of issue 8 that a run does not have yet, with the reason."""
-
 _UNITS = {"mpjpe_mm": "mm", "upper_mm": "mm", "lower_mm": "mm", "window_mpjpe_mm": "mm", "angle_deg": "deg",
           "translation_cm": "cm", "rotation_deg": "deg", "bleu4": "0..1", "rouge_l": "0..1", "top1": "share",
-          "top5": "share"}
+          "top5": "share", "ate_m": "m", "rte_m": "m", "rre_deg": "deg", "abs_rel": "ratio", "delta1": "share",
+          "rmse_m": "m", "psnr_db": "dB"}
 
 _NOTES = {"motion_to_text": "EgoLM reports BERTScore (M2T 15.90), not BLEU / ROUGE-L",
           "text_to_motion": "bound: the real motion's tokens"}
@@ -118,7 +120,7 @@ def report_rows(metrics: dict) -> list[dict]:
         add(f"motion_{v}", "mpjpe_mm", r["mpjpe_mm"], note="tokenizer round trip, pelvis-relative")
         add(f"motion_{v}", "window_mpjpe_mm", r["window_mpjpe_mm"], note="tokenizer round trip, window frame")
     for mod, keys in (("camera", ("translation_cm", "rotation_deg")), ("wrists", ("translation_cm", "rotation_deg")),
-                      ("gaze", ("angle_deg",))):
+                      ("gaze", ("angle_deg",)), ("rgb", ("psnr_db",)), ("depth", ("abs_rel", "delta1"))):
         r = metrics.get(mod, {})
         for k in keys:
             add(f"{mod}_tokenizer", k, r.get(k), note=r.get("skipped", "tokenizer round trip"))
@@ -149,11 +151,4 @@ def report_rows(metrics: dict) -> list[dict]:
             add(name, "token_accuracy", r["token_accuracy"])
         for name, why in p.get("absent", {}).items():
             add(f"modality {name}", "-", None, note=f"absent: {why}")
-    for task, metric, why in ABSENT_TASKS:
-        paper, source = None, ""
-        figs = [f for f in PAPER_FIGURES if f.key.split(".")[0] == task]
-        if figs:
-            paper, source = figs[0].value, f"{figs[0].key.split('.')[1]}: {figs[0].source}"
-        rows.append({"task": task, "metric": metric, "unit": "", "value": None, "baseline": None, "bound": None,
-                     "paper": paper, "source": source, "note": f"absent: {why}"})
     return rows

@@ -9,6 +9,10 @@ same batches at every step for all of them, so the quantizers compare like for l
 - ``camera``, ``gaze``: 60-frame windows -> 30 tokens of a 256-entry codebook (EgoM2P);
 - ``wrists``: both wrist trajectories relative to the first head frame (EgoLM's 3-point
   sensors), 60 x 18 -> 30 tokens, built like the camera one;
+- ``rgb``, ``depth``: 2D VQ-VAEs over the rendered frames of the dataset's ``render-*``
+  folders (``egogen render``; :class:`~egogen.models.imagevq.ImageVQVAE`), K frames per window
+  resized to ``size`` px, patches of ``2 ** down`` px; skipped (``metrics.json`` says so)
+  when the dataset has no rendered frames;
 - the text BPE (``tokenizer.json``) on the training episodes' text.
 
 Loss: L1 of the normalised features + commitment; motion adds ``joint_loss_weight`` x L1 of
@@ -20,7 +24,7 @@ A run folder holds::
     config.json   the configuration, seed, data folder and its index's sha256
     split.json    train / held-out episodes and the data report
     tokenizer.json  text BPE
-    motion_pq1.pt motion_pq2.pt motion_rq.pt camera.pt gaze.pt wrists.pt
+    motion_pq1.pt motion_pq2.pt motion_rq.pt camera.pt gaze.pt wrists.pt rgb.pt depth.pt
                   checkpoints (model + optimiser + RNG + step + history), atomic, every
                   ``checkpoint_every`` steps; ``done`` once trained
     metrics.json  held-out metrics of every tokenizer (see :func:`train_tokenizers`)
@@ -49,6 +53,8 @@ import torch
 from egogen.models.configs import TokenizerConfig, load_config
 from egogen.models.data import TokenizerData, load_tokenizer_data
 from egogen.models.features import (camera_errors, gaze_angle_deg, motion_to_joints, mpjpe_mm, wrist_errors)
+from egogen.models.images import IMAGE_MODALITIES, depth_errors, psnr_db, render_folders
+from egogen.models.imagevq import ImageVQVAE
 from egogen.models.vqvae import ConvVQVAE
 from egogen.npz import atomic_write
 
@@ -72,7 +78,7 @@ def model_specs(cfg: TokenizerConfig) -> list[dict]:
     Returns:
         [{name, modality, quantizer (pq | rq), num (codebooks), variant}] - ``motion_pq1``,
         ``motion_pq2``, ``motion_rq`` (as ``cfg.motion_quantizers`` lists), ``camera``, ``gaze``,
-        ``wrists``.
+        ``wrists``, ``rgb``, ``depth``.
     Raises:
         ValueError: a motion quantizer name that is not ``pqN`` or ``rq[N]``.
     """
@@ -86,11 +92,20 @@ def model_specs(cfg: TokenizerConfig) -> list[dict]:
     specs.append({"name": "camera", "modality": "camera", "quantizer": "pq", "num": 1, "variant": "pq1"})
     specs.append({"name": "gaze", "modality": "gaze", "quantizer": "pq", "num": 1, "variant": "pq1"})
     specs.append({"name": "wrists", "modality": "wrists", "quantizer": "pq", "num": 1, "variant": "pq1"})
+    for m in IMAGE_MODALITIES:
+        specs.append({"name": m, "modality": m, "quantizer": "pq", "num": 1, "variant": "pq1"})
     return specs
 
 
-def _build(spec: dict, cfg: TokenizerConfig, in_dim: int) -> ConvVQVAE:
+def _build(spec: dict, cfg: TokenizerConfig, in_dim: int) -> ConvVQVAE | ImageVQVAE:
+    if spec["modality"] in IMAGE_MODALITIES:
+        return ImageVQVAE(in_dim, getattr(cfg, spec["modality"]))
     return ConvVQVAE(in_dim, getattr(cfg, spec["modality"]), spec["quantizer"], spec["num"])
+
+
+def image_sizes(cfg: TokenizerConfig) -> dict:
+    """Image modality -> (size, frames per window) the configuration's image tokenizers read."""
+    return {m: (getattr(cfg, m).size, getattr(cfg, m).frames) for m in IMAGE_MODALITIES}
 
 
 def load_tokenizer(run_dir: str | os.PathLike, name: str) -> ConvVQVAE:
@@ -98,9 +113,11 @@ def load_tokenizer(run_dir: str | os.PathLike, name: str) -> ConvVQVAE:
 
     Args:
         run_dir: the ``--out`` folder of ``egogen train-model --stage tokenizers``.
-        name: ``motion_pq1``, ``motion_pq2``, ``motion_rq``, ``camera``, ``gaze`` or ``wrists``.
+        name: ``motion_pq1``, ``motion_pq2``, ``motion_rq``, ``camera``, ``gaze``, ``wrists``,
+            ``rgb`` or ``depth``.
     Returns:
-        :class:`~egogen.models.vqvae.ConvVQVAE` (``encode`` features -> tokens, ``decode``).
+        :class:`~egogen.models.vqvae.ConvVQVAE` or, for images,
+        :class:`~egogen.models.imagevq.ImageVQVAE` (``encode`` features -> tokens, ``decode``).
     Raises:
         FileNotFoundError: no such checkpoint.
     """
@@ -173,7 +190,9 @@ def evaluate_tokenizer(model: ConvVQVAE, windows, modality: str, chunk: int = 25
         mean over codebooks) for all; motion ``mpjpe_mm`` (pelvis-relative, 22 body joints)
         and ``window_mpjpe_mm`` (window frame, with the integrated root trajectory); camera
         ``translation_cm`` and ``rotation_deg`` (wrists: the same, mean of both wrists); gaze
-        ``angle_deg``; ``windows`` evaluated.
+        ``angle_deg``; rgb ``psnr_db``; depth ``abs_rel``, ``delta1``, ``rmse_m``
+        (:func:`~egogen.models.images.depth_errors`, at the tokenizer's resolution);
+        ``windows`` evaluated.
         Means over windows.
     """
     was = model.training
@@ -196,10 +215,15 @@ def evaluate_tokenizer(model: ConvVQVAE, windows, modality: str, chunk: int = 25
             t, r = (camera_errors if modality == "camera" else wrist_errors)(rec, x)
             acc.setdefault("translation_cm", []).append(t)
             acc.setdefault("rotation_deg", []).append(r)
+        elif modality == "rgb":
+            acc.setdefault("psnr_db", []).append(psnr_db(rec, x))
+        elif modality == "depth":
+            for k, v in depth_errors(rec, x).items():
+                acc.setdefault(k, []).append(v)
         else:
             acc.setdefault("angle_deg", []).append(gaze_angle_deg(rec, x))
     model.train(was)
-    out = {k: float(torch.cat(v).mean()) for k, v in acc.items()}
+    out = {k: float(torch.cat(v).nanmean()) for k, v in acc.items()}
     out["codes_used"] = float(used.float().mean(dim=1).mean())
     out["windows"] = len(windows)
     return out
@@ -218,7 +242,12 @@ def _train_one(spec: dict, cfg: TokenizerConfig, data: TokenizerData, out: Path,
         eval_w, eval_split = train_w, "train"
     path = out / f"{name}.pt"
     if len(train_w) == 0:
-        return {"skipped": f"no {modality} training windows", "eval_split": eval_split}
+        why = (f"no rendered {modality} frames beside the dataset (render it first: `egogen render DIR`)"
+               if modality in IMAGE_MODALITIES else f"no {modality} training windows")
+        return {"skipped": why, "eval_split": eval_split}
+    mcfg = getattr(cfg, modality)
+    steps = getattr(mcfg, "steps", 0) or cfg.steps
+    batch_size = getattr(mcfg, "batch_size", 0) or cfg.batch_size
     torch.manual_seed(seed)
     model = _build(spec, cfg, train_w.dim)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -235,7 +264,7 @@ def _train_one(spec: dict, cfg: TokenizerConfig, data: TokenizerData, out: Path,
 
     def batch(s: int) -> dict:
         g = torch.Generator().manual_seed(seed * 1_000_003 + s)
-        return train_w.get(torch.randint(len(train_w), (cfg.batch_size,), generator=g).numpy())
+        return train_w.get(torch.randint(len(train_w), (batch_size,), generator=g).numpy())
 
     def save(done: bool) -> None:
         _atomic_save(path, {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": torch.get_rng_state(),
@@ -244,27 +273,27 @@ def _train_one(spec: dict, cfg: TokenizerConfig, data: TokenizerData, out: Path,
                             "window_length": train_w.length})
 
     if step == 0:
-        if getattr(cfg, modality).kmeans_init:
+        if mcfg.kmeans_init:
             model.train()
             with torch.no_grad():  # initialise the codebooks by k-means on the first training batch
                 model.quantizer(model._encode(batch(0)["x"]))
         history.append({"step": 0, **evaluate_tokenizer(model, eval_w, modality)})
     model.train()
     info = {}
-    while step < cfg.steps:
+    while step < steps:
         for grp in opt.param_groups:
-            grp["lr"] = _lr(step, cfg.steps, cfg.lr)
+            grp["lr"] = _lr(step, steps, cfg.lr)
         loss, info = _loss(model, batch(step), modality, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         step += 1
-        if step % cfg.eval_every == 0 or step == cfg.steps:
+        if step % cfg.eval_every == 0 or step == steps:
             history.append({"step": step, "train": info, **evaluate_tokenizer(model, eval_w, modality)})
-        if step % cfg.checkpoint_every == 0 and step < cfg.steps:
+        if step % cfg.checkpoint_every == 0 and step < steps:
             save(False)
         if progress:
-            progress(name, step, cfg.steps, info)
+            progress(name, step, steps, info)
     save(True)
     final = {k: v for k, v in history[-1].items() if k not in ("step", "train")}
     q = model.quantizer
@@ -303,6 +332,7 @@ def _run_config(cfg: TokenizerConfig, seed: int, data_dir: Path, body_model) -> 
     conf = {k: v for k, v in cfg.to_dict().items() if k != "pretrain"}  # the pretrain stage checks its own keys
     return {"stage": "tokenizers", "config": conf, "seed": seed, "data": str(data_dir.resolve()),
             "data_index_sha256": _sha256(data_dir / "index.json") if (data_dir / "index.json").is_file() else None,
+            "render_index_sha256": {d.name: _sha256(d / "index.json") for d in render_folders(data_dir)},
             "body_model": str(body_model) if body_model else None}
 
 
@@ -312,7 +342,7 @@ def tokenizer_run_diff(out_dir: str | os.PathLike, config: str | TokenizerConfig
 
     Returns:
         sorted keys of ``config.json`` that differ (``config``, ``seed``, ``data``,
-        ``data_index_sha256``, ``body_model``); ``["config.json"]`` when ``out_dir`` holds no run.
+        ``data_index_sha256``, ``render_index_sha256``, ``body_model``); ``["config.json"]`` when ``out_dir`` holds no run.
     """
     cfg = config if isinstance(config, TokenizerConfig) else load_config(config)
     path = Path(out_dir) / "config.json"
@@ -385,7 +415,8 @@ def train_tokenizers(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
     w = cfg.windows
     data = load_tokenizer_data(data_dir, w.length, w.stride, w.heldout_stride, w.heldout_fraction,
                                body_model=body_model, skip_corrupt=skip_corrupt,
-                               progress=(lambda d, t: progress("load", d, t, {})) if progress else None)
+                               progress=(lambda d, t: progress("load", d, t, {})) if progress else None,
+                               images=image_sizes(cfg))
     _atomic_json(out / "split.json", {"episodes": data.episodes, "report": data.report})
     metrics: dict = {"config": cfg.name, "seed": seed, "data": data.report, "motion": {}}
     if progress:
