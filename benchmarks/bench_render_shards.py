@@ -27,6 +27,9 @@ def main() -> None:
     ap.add_argument("--engines", default="workbench,cycles,raycast,pyrender")
     args = ap.parse_args()
 
+    import torch
+
+    torch.set_num_threads(1)  # posing: one thread, as a render worker
     from egogen.data import iter_samples
     from egogen.render.dataset import RenderConfig, SampleRenderer, check_engine
     from egogen.sim.simulate import SimulateConfig, simulate
