@@ -77,6 +77,20 @@ def test_gate_rejects_a_head_camera_outside_the_height_validate_accepts():
     assert "camera height" in quality_problems(ep, ps, cfg)
 
 
+def test_gate_rejects_a_head_camera_that_jumps_for_a_frame():
+    from egogen.scene import load_scene
+    from egogen.sim.scripted import scripted_episode
+    from egogen.sim.simulate import quality_problems
+
+    cfg = SimulateConfig(**CFG)
+    ps = load_scene(cfg.scene)
+    ep = scripted_episode(ps, 5, num_people=1, num_goals=(1, 1), max_duration_s=6.0, scene_spec=cfg.scene)
+    assert "teleport" not in quality_problems(ep, ps, cfg)
+    ep.people[0].T_world_camera[40, 0, 3] += 0.3  # a body flipped at a seam: 9 m/s and back
+    assert quality_problems(ep, ps, cfg) == ["teleport"]
+    assert "teleport" not in quality_problems(ep, ps, SimulateConfig(**(CFG | {"max_head_speed": 10.0})))
+
+
 def test_scripted_walkers_wait_at_their_start_instead_of_walking_through_each_other():
     from egogen.sim.scripted import PASSING_DISTANCE_M, _wait_for_others
 
