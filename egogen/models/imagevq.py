@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from egogen.models.configs import ImageVQConfig
-from egogen.models.vqvae import Quantizer, VQOutput
+from egogen.models.vqvae import Quantizer, VQTokenizer
 
 __all__ = ["ImageVQVAE"]
 
@@ -38,7 +38,7 @@ class _Res2d(nn.Module):
         return x + self.net(x)
 
 
-class ImageVQVAE(nn.Module):
+class ImageVQVAE(VQTokenizer):
     """A 2D-conv VQ-VAE tokenizing each frame of a window into a grid of codes.
 
     Args:
@@ -89,11 +89,6 @@ class ImageVQVAE(nn.Module):
         """Tokens of a window: frames x grid^2 (the window length in 30 Hz frames does not matter)."""
         return self.cfg.frames * self.grid ** 2
 
-    def set_normalization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Per-channel mean and std (C,) of the training pixels."""
-        self.mean.copy_(mean)
-        self.std.copy_(std)
-
     def _check(self, x: torch.Tensor) -> None:
         c = self.cfg
         if x.ndim != 5 or tuple(x.shape[1:]) != (c.frames, c.size, c.size, self.in_dim):
@@ -104,7 +99,7 @@ class ImageVQVAE(nn.Module):
         """(B, K, S, S, C) -> (B, K * h * w, code_dim) latents."""
         self._check(x)
         B, K = x.shape[:2]
-        z = self.encoder(((x - self.mean) / self.std).flatten(0, 1).permute(0, 3, 1, 2))
+        z = self.encoder(self.normalize(x).flatten(0, 1).permute(0, 3, 1, 2))
         return z.permute(0, 2, 3, 1).reshape(B, K * self.grid ** 2, -1)
 
     def _decode(self, q: torch.Tensor) -> torch.Tensor:
@@ -113,31 +108,3 @@ class ImageVQVAE(nn.Module):
         z = q.reshape(B * K, g, g, -1).permute(0, 3, 1, 2)
         y = self.decoder(z).permute(0, 2, 3, 1)
         return (y * self.std + self.mean).reshape(B, K, self.cfg.size, self.cfg.size, self.in_dim)
-
-    def forward(self, x: torch.Tensor) -> VQOutput:
-        """Encode, quantize, decode.
-
-        Args:
-            x: (B, K, S, S, C) frames in their units.
-        Returns:
-            :class:`~egogen.models.vqvae.VQOutput`: recon (B, K, S, S, C), indices (B, K * h * w, 1).
-        Raises:
-            ValueError: wrong shape.
-        """
-        q, idx, commit = self.quantizer(self._encode(x))
-        return VQOutput(self._decode(q), idx, commit)
-
-    @torch.no_grad()
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, K, S, S, C) -> (B, K * h * w, 1) int64 tokens (no codebook update)."""
-        was = self.training
-        self.eval()
-        try:
-            return self.quantizer(self._encode(x))[1]
-        finally:
-            self.train(was)
-
-    @torch.no_grad()
-    def decode(self, indices: torch.Tensor) -> torch.Tensor:
-        """(B, K * h * w, 1) tokens -> (B, K, S, S, C) frames in their units."""
-        return self._decode(self.quantizer.decode_indices(indices))

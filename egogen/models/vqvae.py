@@ -31,7 +31,7 @@ from torch import nn
 
 from egogen.models.configs import VQVAEConfig
 
-__all__ = ["Quantizer", "ConvVQVAE", "VQOutput"]
+__all__ = ["Quantizer", "VQTokenizer", "ConvVQVAE", "VQOutput"]
 
 
 class Quantizer(nn.Module):
@@ -122,7 +122,59 @@ class VQOutput:
     commit_loss: torch.Tensor
 
 
-class ConvVQVAE(nn.Module):
+class VQTokenizer(nn.Module):
+    """What every VQ tokenizer shares: per-channel normalisation buffers, ``forward`` (encode,
+    quantize, decode), ``encode`` to tokens and ``decode`` from them. Subclasses build
+    ``self.quantizer`` and the ``mean`` / ``std`` buffers and define ``_encode`` (input ->
+    (B, N, code_dim) latents) and ``_decode`` (quantized latents -> input units)."""
+
+    quantizer: Quantizer
+
+    def set_normalization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per-channel feature mean and std (D,) of the training data (std floored by the caller)."""
+        self.mean.copy_(mean)
+        self.std.copy_(std)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Features in their units -> normalised (per channel, last axis)."""
+        return (x - self.mean) / self.std
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _decode(self, q: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> VQOutput:
+        """Encode, quantize, decode.
+
+        Args:
+            x: input in its units (shape per subclass).
+        Returns:
+            :class:`VQOutput`.
+        Raises:
+            ValueError: wrong shape.
+        """
+        q, idx, commit = self.quantizer(self._encode(x))
+        return VQOutput(self._decode(q), idx, commit)
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Input -> (B, N, num_codebooks) int64 tokens (no codebook update whatever the mode)."""
+        was = self.training
+        self.eval()
+        try:
+            return self.quantizer(self._encode(x))[1]
+        finally:
+            self.train(was)
+
+    @torch.no_grad()
+    def decode(self, indices: torch.Tensor) -> torch.Tensor:
+        """(B, N, num_codebooks) tokens -> the input's shape and units."""
+        return self._decode(self.quantizer.decode_indices(indices))
+
+
+class ConvVQVAE(VQTokenizer):
     """A 1D-conv VQ-VAE over time for one modality.
 
     Args:
@@ -161,14 +213,6 @@ class ConvVQVAE(nn.Module):
         """Tokens of a window of ``length`` frames: (length / downsample) x codebooks."""
         return length // self.downsample * self.quantizer.num
 
-    def set_normalization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Per-channel feature mean and std (D,) of the training data (std floored by the caller)."""
-        self.mean.copy_(mean)
-        self.std.copy_(std)
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
-
     def _check(self, x: torch.Tensor) -> None:
         if x.ndim != 3 or x.shape[-1] != self.in_dim or x.shape[1] % self.downsample:
             raise ValueError(f"expected (B, L, {self.in_dim}) windows with L divisible by {self.downsample}, "
@@ -180,32 +224,3 @@ class ConvVQVAE(nn.Module):
 
     def _decode(self, q: torch.Tensor) -> torch.Tensor:
         return self.decoder(q.transpose(1, 2)).transpose(1, 2) * self.std + self.mean
-
-    def forward(self, x: torch.Tensor) -> VQOutput:
-        """Encode, quantize, decode.
-
-        Args:
-            x: (B, L, D) features in their units (L divisible by ``downsample``).
-        Returns:
-            :class:`VQOutput`.
-        Raises:
-            ValueError: wrong shape.
-        """
-        q, idx, commit = self.quantizer(self._encode(x))
-        return VQOutput(self._decode(q), idx, commit)
-
-    @torch.no_grad()
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, L, D) features -> (B, L / downsample, num_codebooks) int64 tokens (no codebook
-        update whatever the mode)."""
-        was = self.training
-        self.eval()
-        try:
-            return self.quantizer(self._encode(x))[1]
-        finally:
-            self.train(was)
-
-    @torch.no_grad()
-    def decode(self, indices: torch.Tensor) -> torch.Tensor:
-        """(B, N, num_codebooks) tokens -> (B, N * downsample, D) features in their units."""
-        return self._decode(self.quantizer.decode_indices(indices))
