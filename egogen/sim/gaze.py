@@ -465,7 +465,9 @@ def simulate_gaze(ep, ps, wearer: int, rig=None, params: GazeParams = GazeParams
                 target[j] = c.points[k]
                 obj_id[j], event[j], kind[j] = c.obj, SACCADE, c.kind
             add_seg(f, f + n_sac, SACCADE, c.kind, c.obj, amp)
-        a0, a1 = f + n_sac, min(f + n_sac + n_fix, T, f + n_look)
+        # at least one frame of progress: near the episode's end a target can fit no fixation
+        # after its saccade (n_fix <= 0), which must not stall the loop or step it backwards
+        a0, a1 = f + n_sac, min(f + max(n_sac + n_fix, 1), T, f + n_look)
         if a1 > a0:
             pts = c.points[n_sac:n_sac + (a1 - a0)]
             dcam, _ = w.cam_dirs(np.arange(a0, a1), pts)
