@@ -294,6 +294,12 @@ def mpjpe_mm(pred: torch.Tensor, gt: torch.Tensor, root_relative: bool = True) -
     return (pred - gt).norm(dim=-1).mean(dim=(1, 2)) * 1000.0
 
 
+def _geodesic_deg(Ra: torch.Tensor, Rb: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) rotations -> (...) angle of ``Ra^T Rb``, degrees."""
+    cos = ((Ra.transpose(-1, -2) @ Rb).diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
+    return torch.rad2deg(torch.arccos(cos.clamp(-1, 1)))
+
+
 def camera_errors(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-window camera errors of relative trajectories.
 
@@ -306,9 +312,7 @@ def camera_errors(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, t
     Rp, tp = camera_from_features(pred.double())
     Rg, tg = camera_from_features(gt.double())
     trans = (tp - tg).norm(dim=-1).mean(dim=1) * 100.0
-    cos = ((Rp.transpose(-1, -2) @ Rg).diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
-    rot = torch.rad2deg(torch.arccos(cos.clamp(-1, 1))).mean(dim=1)
-    return trans.float(), rot.float()
+    return trans.float(), _geodesic_deg(Rp, Rg).mean(dim=1).float()
 
 
 def camera_tracking_errors(pred: torch.Tensor, gt: torch.Tensor, delta: int = int(FPS)) -> dict[str, torch.Tensor]:
@@ -335,8 +339,7 @@ def camera_tracking_errors(pred: torch.Tensor, gt: torch.Tensor, delta: int = in
     rel_t = lambda R, t: (R[:, :-d].transpose(-1, -2) @ (t[:, d:] - t[:, :-d])[..., None])[..., 0]  # noqa: E731
     rte = (rel_t(Rp, tp) - rel_t(Rg, tg)).norm(dim=-1).mean(1)
     rel_R = lambda R: R[:, :-d].transpose(-1, -2) @ R[:, d:]  # noqa: E731
-    cos = ((rel_R(Rp).transpose(-1, -2) @ rel_R(Rg)).diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
-    rre = torch.rad2deg(torch.arccos(cos.clamp(-1, 1))).mean(1)
+    rre = _geodesic_deg(rel_R(Rp), rel_R(Rg)).mean(1)
     return {"ate_m": ate.float(), "rte_m": rte.float(), "rre_deg": rre.float()}
 
 

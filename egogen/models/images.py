@@ -25,7 +25,6 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -33,7 +32,7 @@ from torch.nn import functional as F
 
 __all__ = ["IMAGE_MODALITIES", "IMAGE_CHANNELS", "ImageWindows", "render_folders", "read_render_sample",
            "resize_rgb", "resize_inverse_depth", "window_frame_offsets", "image_windows", "psnr_db",
-           "depth_errors", "MAX_DEPTH_M"]
+           "depth_errors", "MIN_DEPTH_M", "MAX_DEPTH_M"]
 
 IMAGE_MODALITIES = ("rgb", "depth")
 """Windowed image modalities (tokenized by :class:`egogen.models.imagevq.ImageVQVAE`)."""
@@ -41,8 +40,8 @@ IMAGE_MODALITIES = ("rgb", "depth")
 IMAGE_CHANNELS = {"rgb": 3, "depth": 1}
 """Channels per pixel of each image modality's features (rgb in [0, 1]; inverse depth, 1/m)."""
 
-MAX_DEPTH_M = 20.0
-"""Depth predictions are clamped to at most this (an inverse depth near 0 means far)."""
+MIN_DEPTH_M, MAX_DEPTH_M = 0.05, 20.0
+"""Depth predictions are clamped to this range, metres (an inverse depth near 0 means far)."""
 
 _MEMBER = {"rgb": ("rgb.npz", "rgb"), "depth": ("depth.npz", "depth")}
 
@@ -171,7 +170,6 @@ class ImageWindows:
     keys: list
     length: int
     offsets: np.ndarray
-    rest_joints: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -234,7 +232,7 @@ def depth_errors(pred_inv: torch.Tensor, gt_inv: torch.Tensor) -> dict[str, torc
 
     Args:
         pred_inv, gt_inv: (N, K, S, S, 1) inverse depth (1/m); ground truth 0 = nothing (not
-            scored); predictions are clamped to depths in [0.05, :data:`MAX_DEPTH_M`] m.
+            scored); predictions are clamped to depths in [:data:`MIN_DEPTH_M`, :data:`MAX_DEPTH_M`] m.
     Returns:
         ``abs_rel``: mean |d - d*| / d*; ``delta1``: share of pixels with max(d/d*, d*/d) <
         1.25; ``rmse_m``: root mean squared error, m. (N,) each; windows without a valid pixel
@@ -242,7 +240,7 @@ def depth_errors(pred_inv: torch.Tensor, gt_inv: torch.Tensor) -> dict[str, torc
     """
     valid = (gt_inv > 0).flatten(1)
     g = 1.0 / gt_inv.clamp(min=1e-6).flatten(1).double()
-    p = 1.0 / pred_inv.flatten(1).double().clamp(min=1.0 / MAX_DEPTH_M, max=20.0)
+    p = 1.0 / pred_inv.flatten(1).double().clamp(min=1.0 / MAX_DEPTH_M, max=1.0 / MIN_DEPTH_M)
     n = valid.sum(1).double()
     rel = torch.where(valid, (p - g).abs() / g, torch.zeros_like(g)).sum(1) / n
     ratio = torch.maximum(p / g, g / p)
