@@ -130,11 +130,6 @@ def test_saccade_into_the_last_frames_ends_the_episode_without_stalling(monkeypa
     assert cut_short >= 3  # the sweep reached the end-of-episode case several times
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "residual defect after 1de304c: when a saccade is cut short by the episode's end and has "
-    ">= 2 frames left but fewer than it needs, a1 = f + max(n_sac + n_fix, 1) falls inside that "
-    "saccade (n_fix < 0), so the loop resumes mid-saccade and the next segment overlaps it, "
-    "with targets 30 deg apart (3-frame saccades), e.g. T=9: segments (7, 9) and (8, 9)"))
 def test_segments_tile_the_episode_without_overlap_at_its_end(monkeypatch):
     for T, g in _sweep(monkeypatch, 30.0, 3):
         s = g.segments

@@ -466,8 +466,10 @@ def simulate_gaze(ep, ps, wearer: int, rig=None, params: GazeParams = GazeParams
                 obj_id[j], event[j], kind[j] = c.obj, SACCADE, c.kind
             add_seg(f, f + n_sac, SACCADE, c.kind, c.obj, amp)
         # at least one frame of progress: near the episode's end a target can fit no fixation
-        # after its saccade (n_fix <= 0), which must not stall the loop or step it backwards
-        a0, a1 = f + n_sac, min(f + max(n_sac + n_fix, 1), T, f + n_look)
+        # after its saccade (n_fix <= 0), which must not stall the loop, step it backwards or
+        # resume it inside the saccade just written (segments would overlap)
+        a0 = f + n_sac
+        a1 = max(a0, min(f + max(n_sac + n_fix, 1), T, f + n_look))
         if a1 > a0:
             pts = c.points[n_sac:n_sac + (a1 - a0)]
             dcam, _ = w.cam_dirs(np.arange(a0, a1), pts)
