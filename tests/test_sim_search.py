@@ -36,7 +36,11 @@ def test_preview_decodes_and_scores_exactly_what_step_then_does_without_changing
     # decode, which matches decoding the code alone) and the same terms
     assert np.allclose(env._decode(env.seed_m, z[:, 0]), markers[:, 0], atol=1e-6)
     _, _, _, infos = env.step(z[:, 0])
-    assert np.array_equal(env.last_markers, markers[:, 0])
+    # the same primitive; its last two frames are the next seeds, re-projected onto the body
+    assert np.array_equal(env.last_markers[:, :-2], markers[:, 0, :-2])
+    assert np.array_equal(env.last_markers[:, -2:], env.seed_m)
+    assert np.allclose(env.seed_m, env.projector(torch.as_tensor(markers[:, 0, -2:], dtype=torch.float32)).numpy(),
+                       atol=1e-5)
     for k in ("progress", "skate", "pene", "collide", "overlap", "prior", "dist"):
         assert np.allclose([i["terms"][k] for i in infos], terms[k][:, 0], atol=1e-6), k
     # a preview made before the state changed is not reused
@@ -44,7 +48,7 @@ def test_preview_decodes_and_scores_exactly_what_step_then_does_without_changing
     env.assign(0, np.repeat(m[None], 2, 0), np.array([[7.0, 5.0]]))
     seed_now = env.seed_m.copy()
     env.step(z[:, 1])
-    assert np.allclose(env.last_markers, env._decode(seed_now, z[:, 1]), atol=1e-6)
+    assert np.allclose(env.last_markers[:, :-2], env._decode(seed_now, z[:, 1])[:, :-2], atol=1e-6)
     assert not np.allclose(env.last_markers[0], stale[0, 1], atol=1e-3)
 
 

@@ -86,6 +86,10 @@ def eval_cmd(
     motion_dir: Optional[Path] = typer.Option(None, "--motion", help="Motion-model folder (default: shipped)."),
     video: Optional[Path] = typer.Option(None, "--video", help="Also animate one crowd of --agents people "
                                          "(at least 2) walking to their goals, top-down: .gif or .mp4."),
+    reproject: float = typer.Option(0.5, "--reproject", min=0.0, max=1.0,
+                                    help="Weight of EgoGen's seed re-projection: each next primitive starts from "
+                                    "this blend of the markers of the SMPL-X body regressed from the predicted "
+                                    "seed frames and the predicted markers (0 = off)."),
 ) -> None:
     """Evaluate a walking policy with DIMOS's metrics (success, contact, loco-pene ...).
 
@@ -94,6 +98,7 @@ def eval_cmd(
     """
     from stable_baselines3 import PPO
 
+    from egogen.sim.env import EnvConfig
     from egogen.sim.evaluate import evaluate_policy
 
     path = policy or default_policy_path()
@@ -106,15 +111,16 @@ def eval_cmd(
     with Progress(TextColumn("evaluating"), BarColumn(), TextColumn("{task.completed}/{task.total} episodes"),
                   console=console) as bar:
         task = bar.add_task("eval", total=episodes)
-        out = evaluate_policy(model, motion, body, scene, episodes, agents, seed=seed,
-                              progress=lambda d, t: bar.update(task, completed=d))
+        out = evaluate_policy(model, motion, body, scene, episodes, agents, cfg=EnvConfig(reproject=reproject),
+                              seed=seed, progress=lambda d, t: bar.update(task, completed=d))
     report = {k: out[k] for k in ("scene", "agents", "episodes")} | {"metrics": out["metrics"]}
     if video:
         from egogen.scene import load_scene
         from egogen.sim.show import record_crowd, save_crowd_video
 
         with console.status(f"recording {max(agents, 2)} people for {video} .."):
-            rec = record_crowd(model, motion, body, scene, max(agents, 2), seed=seed)
+            rec = record_crowd(model, motion, body, scene, max(agents, 2), cfg=EnvConfig(reproject=reproject),
+                               seed=seed)
             save_crowd_video(load_scene(scene), rec, video)
         console.print(f"wrote {video}")
     if as_json:

@@ -53,6 +53,11 @@ def simulate_cmd(
                                    help="Policy source: latent codes decoded per person and step, the best "
                                    "executed; failing stretches are rewound and re-drawn (1 = the policy's "
                                    "action, no search; faster, far more rejected episodes)."),
+    reproject: float = typer.Option(0.5, "--reproject", min=0.0, max=1.0,
+                                    help="Policy source: weight of EgoGen's seed re-projection. Each next motion "
+                                    "primitive starts from this blend of the markers of the SMPL-X body regressed "
+                                    "from the predicted seed frames and the predicted markers (0 = off: long "
+                                    "chains drift off a human shape and far more episodes are rejected)."),
 ) -> None:
     """Simulate people walking through a scene and write egocentric samples as dataset shards.
 
@@ -83,7 +88,7 @@ def simulate_cmd(
     out = out or default_out(scene)
     cfg = SimulateConfig(scene=scene, n=n, agents=agents, seed=seed, rig=rig, source=source,
                          policy=str(policy) if policy else None, motion=str(motion_dir) if motion_dir else None,
-                         goals=_goals(goals), candidates=candidates)
+                         goals=_goals(goals), candidates=candidates, reproject=reproject)
     workers = workers or os.cpu_count() or 1
     with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"),
                   TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console, transient=True) as bar:

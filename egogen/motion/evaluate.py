@@ -9,7 +9,10 @@ Figures (issue 4; DIMOS locomotion evaluation for the contact score):
   betas) - the markers the regressor turns into bodies in simulation, which no body fits
   exactly; ``regressor_rest_mm``: the same on the standing pose of the mean shape (the
   seed pose of simulated people).
-- roll-outs: z ~ N(0, I), chains of ``num_primitives`` primitives from held-out seeds:
+- roll-outs: z ~ N(0, I), chains of ``num_primitives`` primitives from held-out seeds, each
+  next seed re-projected onto the regressed body as egogen (and EgoGen) run them
+  (:class:`~egogen.motion.reproject.SeedProjector`, weight ``reproject``; the same figures
+  of the raw C-VAE chain are under ``without_reproject``):
   ``foot_skating_cm_s`` (mean horizontal speed of foot markers below 5 cm), ``contact_score``
   (mean over frames of exp(-relu(min foot-marker speed - 0.075 m/s)) *
   exp(-relu(|min foot-marker height| - 0.05 m))), pelvis height (std over each roll-out and
@@ -27,6 +30,7 @@ import torch
 from egogen.body.skeleton import JOINT_INDEX
 from egogen.motion.dataset import MotionDataset
 from egogen.motion.markers import MarkerBody
+from egogen.motion.reproject import DEFAULT_ALPHA
 from egogen.motion.rollout import primitive_windows, rollout
 
 __all__ = ["FOOT_MARKERS", "foot_metrics", "posture_metrics", "evaluate_motion", "heldout_seeds"]
@@ -102,7 +106,7 @@ def _regressor_error(reg, mb: MarkerBody, markers: torch.Tensor, betas: torch.Te
 
 @torch.no_grad()
 def evaluate_motion(models, ds: MotionDataset, body, num_primitives: int = 20, num_seeds: int = 32,
-                    seed: int = 0, diversity_samples: int = 10) -> dict:
+                    seed: int = 0, diversity_samples: int = 10, reproject: float = DEFAULT_ALPHA) -> dict:
     """All figures of the module docstring on ``ds``'s held-out clips.
 
     Args:
@@ -112,6 +116,8 @@ def evaluate_motion(models, ds: MotionDataset, body, num_primitives: int = 20, n
         num_primitives: primitives per roll-out (13 frames each, 30 Hz).
         num_seeds: roll-outs (seeds spread evenly over the held-out sequences).
         seed: torch seed of the latent samples.
+        reproject: seed re-projection weight of the roll-outs (0 = raw C-VAE chains only;
+            needs the regressor).
     Returns:
         dict of floats (see module docstring) plus ``reference`` (held-out mocap figures) and
         counts.
@@ -141,10 +147,19 @@ def evaluate_motion(models, ds: MotionDataset, body, num_primitives: int = 20, n
     g = torch.Generator().manual_seed(seed)
     roll = rollout(cvae, mj, seeds, num_primitives, generator=g)
     res.update({"rollouts": int(len(seeds)), "rollout_primitives": num_primitives,
-                "rollout_seconds": (L - 1) / FPS})
+                "rollout_seconds": (L - 1) / FPS, "reproject": 0.0})
     if models.regressor is not None:
         seqs = ds.sequences("held_out")
         bt = torch.as_tensor(ds.betas[seqs[np.linspace(0, len(seqs) - 1, num_seeds).round().astype(int)]])
+        if reproject > 0:
+            from egogen.motion.reproject import SeedProjector
+
+            raw = foot_metrics(roll, names) | posture_metrics(mj(roll))
+            res["without_reproject"] = raw
+            proj = SeedProjector(models, body, reproject)
+            roll = rollout(cvae, mj, seeds, num_primitives, generator=torch.Generator().manual_seed(seed),
+                           project=lambda s: proj(s, bt))
+            res["reproject"] = float(reproject)
         win = primitive_windows(roll, mj, cvae.cfg.future)  # (B, K, 15, M, 3)
         res["regressor_rollout_mm"] = _regressor_error(models.regressor, mb, win.reshape(-1, M, 3),
                                                        bt.repeat_interleave(win.shape[1] * win.shape[2], 0))

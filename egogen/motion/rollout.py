@@ -87,7 +87,7 @@ def primitive_windows(seq: torch.Tensor, mj: MarkerJoints, future: int) -> torch
 
 def rollout(cvae, mj: MarkerJoints, seed: torch.Tensor, num_primitives: int,
             z: torch.Tensor | None = None, generator: torch.Generator | None = None,
-            future: torch.Tensor | None = None) -> torch.Tensor:
+            future: torch.Tensor | None = None, project=None) -> torch.Tensor:
     """Chain primitives in the world frame.
 
     Args:
@@ -99,6 +99,10 @@ def rollout(cvae, mj: MarkerJoints, seed: torch.Tensor, num_primitives: int,
         future: (B, num_primitives * 13, M, 3) optional world ground truth; when given, z is
             the posterior mean of the ground truth re-expressed in each predicted frame (the
             roll-out fine-tuning stage).
+        project: optional ``(B, 2, M, 3) -> (B, 2, M, 3)`` map applied to each next primitive's
+            seed frames, e.g. :class:`~egogen.motion.reproject.SeedProjector` (EgoGen's seed
+            re-projection); the returned frames are the projected ones, so every primitive's
+            seeds are the two frames before it.
     Returns:
         (B, 2 + 13 * num_primitives, M, 3) world markers, seed included.
     """
@@ -118,6 +122,9 @@ def rollout(cvae, mj: MarkerJoints, seed: torch.Tensor, num_primitives: int,
         else:
             zk = torch.randn(B, cvae.cfg.latent, generator=generator).to(seed)
         pred = _from_c(cvae.decode(hist, zk).reshape(B, F, M, 3), R, o)
-        frames.append(pred)
         cur = pred[:, -2:]
+        if project is not None and k < num_primitives - 1:
+            cur = project(cur)
+            pred = torch.cat([pred[:, :-2], cur], dim=1)
+        frames.append(pred)
     return torch.cat(frames, dim=1)

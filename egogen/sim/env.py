@@ -24,6 +24,7 @@ the bearing, 1 / (1 + d) each); the ego-depth grid from the eyes scaled to [-1, 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -63,6 +64,10 @@ class EnvConfig:
         seed: run seed; agent i's k-th episode draws from (seed, agent_offset + i, k).
         agent_offset: index of this env's first agent in the run (so one-agent envs can
             reproduce a batched run).
+        reproject: weight of EgoGen's seed re-projection (0 = off): after every step the next
+            seed frames become ``reproject * (markers of the SMPL-X body regressed from them) +
+            (1 - reproject) * predicted`` (:class:`~egogen.motion.reproject.SeedProjector`;
+            EgoGen: 0.5, the default), which keeps long chains of primitives on a human shape.
     """
 
     scenes: Sequence[str] = ("floor",)
@@ -81,6 +86,15 @@ class EnvConfig:
     sensing: SensingConfig = SensingConfig()
     seed: int = 0
     agent_offset: int = 0
+    reproject: float = 0.5
+
+
+@functools.lru_cache(maxsize=2)
+def _default_body(num_betas: int):
+    """The default body with ``num_betas`` betas, loaded once per process."""
+    from egogen.body import load_body_model
+
+    return load_body_model(num_betas=num_betas)
 
 
 def fallen(markers: np.ndarray) -> np.ndarray:
@@ -130,12 +144,16 @@ class WalkEnv(VecEnv):
         seed_pose: (67, 3) standing markers (:func:`standing_markers`).
         marker_names: SSM2 names in marker order.
         scenes: already loaded PreparedScenes by spec (the others in ``cfg.scenes`` are loaded).
+        body: the :class:`~egogen.body.BodyModel` of the marker regressor, for the seed
+            re-projection (``cfg.reproject > 0``); default (or one with another number of
+            betas than the regressor takes) the default body.
     Raises:
-        ValueError: ``num_agents`` not a multiple of ``agents_per_scene``.
+        ValueError: ``num_agents`` not a multiple of ``agents_per_scene``; re-projection
+            without a marker regressor.
     """
 
     def __init__(self, cfg: EnvConfig, motion, seed_pose: np.ndarray, marker_names: Sequence[str],
-                 scenes: Optional[dict] = None):
+                 scenes: Optional[dict] = None, body=None):
         if cfg.num_agents % cfg.agents_per_scene:
             raise ValueError("num_agents must be a multiple of agents_per_scene")
         self.cfg = cfg
@@ -155,6 +173,15 @@ class WalkEnv(VecEnv):
         super().__init__(N, gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32),
                          gym.spaces.Box(-4.0, 4.0, (self.latent,), np.float32))
         self.seed_m = np.zeros((N, 2, 67, 3))
+        self.projector = None
+        if cfg.reproject > 0:
+            from egogen.motion.reproject import SeedProjector
+
+            nb = motion.regressor.cfg.num_betas if motion.regressor is not None else None
+            if nb is not None and (body is None or body.num_betas != nb):
+                body = _default_body(nb)
+            self.projector = SeedProjector(motion, body, cfg.reproject)
+        self.betas = np.zeros((N, self.projector.num_betas if self.projector else 0))  # body shapes (re-projection)
         self.goal = np.zeros((N, 2))  # final goal
         self.waypoints: list[np.ndarray] = [np.zeros((1, 2))] * N  # remaining path, (K, 2), last = goal
         self.dist = np.zeros(N)
@@ -182,7 +209,8 @@ class WalkEnv(VecEnv):
         m = place_markers(self.seed_pose, start, bearing + np.radians(rng.uniform(-1, 1) * self.cfg.heading_jitter_deg))
         self.assign(i, np.repeat(m[None], 2, 0), way)
 
-    def assign(self, i: int, seed_markers: np.ndarray, waypoints: np.ndarray, budget: Optional[int] = None) -> None:
+    def assign(self, i: int, seed_markers: np.ndarray, waypoints: np.ndarray, budget: Optional[int] = None,
+               betas: Optional[np.ndarray] = None) -> None:
         """Give agent ``i`` a new task (used by resets and by drivers such as ``simulate``).
 
         Args:
@@ -191,6 +219,8 @@ class WalkEnv(VecEnv):
             waypoints: (K, 2) world xy still to walk, K >= 1, the last one is the goal.
             budget: primitives allowed for this task (its remaining-time input runs from 1 to
                 0 over them); default ``cfg.max_steps``.
+            betas: (NB,) the agent's body shape, used by the seed re-projection; default
+                unchanged (the mean shape until set).
         """
         way = np.asarray(waypoints, np.float64).reshape(-1, 2)
         self.seed_m[i] = seed_markers
@@ -199,6 +229,8 @@ class WalkEnv(VecEnv):
         self.dist[i] = np.linalg.norm(way[0] - pelvis_xy(self.seed_m[i, -1], self.g))
         self.steps[i] = 0
         self.budget[i] = self.cfg.max_steps if budget is None else int(budget)
+        if betas is not None and self.projector is not None:
+            self.betas[i] = np.asarray(betas, np.float64)[: self.betas.shape[1]]
 
     def target(self) -> np.ndarray:
         """(N, 2) current target of every agent: its next waypoint (the goal on the last leg)."""
@@ -368,6 +400,9 @@ class WalkEnv(VecEnv):
             others = self._others(pelvis_xy(new, self.g))
         terms, self.last_sdf = self._terms(new, np.arange(N), self._actions, others, sdf_values)
         reward = total_reward(terms, cfg.weights).astype(np.float32)
+        if self.projector is not None:  # the next seeds back on a human body (EgoGen)
+            new[:, -2:] = self.projector(torch.as_tensor(new[:, -2:], dtype=torch.float32),
+                                         torch.as_tensor(self.betas, dtype=torch.float32)).double().numpy()
         self.seed_m = new[:, -2:]
         self.dist = terms["dist"]
         self.steps += 1

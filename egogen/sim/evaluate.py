@@ -98,7 +98,7 @@ def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agent
     from egogen.sim.env import standing_markers
 
     cfg = replace(cfg or EnvConfig(), scenes=(scene,), num_agents=agents, agents_per_scene=agents, seed=seed)
-    env = WalkEnv(cfg, motion, standing_markers(body), body.markers.names)
+    env = WalkEnv(cfg, motion, standing_markers(body), body.markers.names, body=body)
     g, ps = env.g, env.scenes[scene]
     obs = env.reset()
     tracks = [[env.seed_m[i]] for i in range(agents)]

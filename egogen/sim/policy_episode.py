@@ -278,7 +278,7 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
                    refine_steps: int = 0, leg_steps: int = 30, candidates: int = 16,
                    spread: float = 1.5, max_backtracks: int = 30, rewind: int = 2,
                    min_person_distance: float = 0.3, penetration_depth: float = 0.03,
-                   pene_frames: int = 0) -> Episode:
+                   pene_frames: int = 0, reproject: float = 0.5) -> Episode:
     """An episode of ``num_people`` people walking chains of goals, driven by the policy.
 
     Args:
@@ -308,6 +308,7 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
         min_person_distance, penetration_depth, pene_frames: what counts as a failing step
             (pelvis distance, metres; depth inside furniture, metres; frames of a primitive
             allowed inside), as the quality gate of ``egogen simulate`` judges it.
+        reproject: weight of EgoGen's seed re-projection (``EnvConfig.reproject``; 0 = off).
     Returns:
         :class:`Episode` at 30 Hz, ``2 + 13 * steps`` frames (the 2 standing seed frames
         first). A person who reached its last goal stands still, holding its last frame, until
@@ -350,8 +351,8 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
     max_steps = max(1, int((max_duration_s * FPS - SEED_FRAMES) // PRIMITIVE_FRAMES))
     # each leg gets the time budget the policy was trained with (its remaining-time input)
     cfg = EnvConfig(scenes=(scene_spec,), num_agents=K, agents_per_scene=K, auto_reset=False,
-                    max_steps=leg_steps, seed=int(seed))
-    env = WalkEnv(cfg, motion, standing_markers(body), body.markers.names, scenes={scene_spec: ps})
+                    max_steps=leg_steps, seed=int(seed), reproject=reproject)
+    env = WalkEnv(cfg, motion, standing_markers(body), body.markers.names, scenes={scene_spec: ps}, body=body)
     if tuple(policy.observation_space.shape) != tuple(env.observation_space.shape):
         raise ValueError(f"the policy takes observations of size {policy.observation_space.shape[0]}, the "
                          f"environment gives {env.observation_space.shape[0]}: it was trained with another "
@@ -376,9 +377,9 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
         seed_m = np.repeat(m[None], SEED_FRAMES, 0)
         tracks.append([seed_m])
         if p["goals"]:
-            env.assign(i, seed_m, *leg(i, start))
+            env.assign(i, seed_m, *leg(i, start), betas=p["betas"])
         else:  # no reachable goal: stands where it is
-            env.assign(i, seed_m, start[None])
+            env.assign(i, seed_m, start[None], betas=p["betas"])
             held[i] = seed_m
     head_height = np.array([t[0][0, :, 2].max() for t in tracks])  # standing, metres
 

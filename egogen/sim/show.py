@@ -39,7 +39,7 @@ def record_crowd(policy, motion, body, scene: str, agents: int = 4, seed: int = 
 
     cfg = replace(cfg or EnvConfig(), scenes=(scene,), num_agents=agents, agents_per_scene=agents, seed=seed,
                   auto_reset=False, max_steps=max_steps)
-    env = WalkEnv(cfg, motion, standing_markers(body), body.markers.names)
+    env = WalkEnv(cfg, motion, standing_markers(body), body.markers.names, body=body)
     obs = env.reset()
     tracks = [[env.seed_m[i]] for i in range(agents)]
     active = np.ones(agents, bool)

@@ -55,6 +55,10 @@ class SimulateConfig:
         candidates: latent codes tried per person and step, the best executed (policy
             source; 1 = the policy's own action, no search; :mod:`egogen.sim.search`).
         spread: candidates' spread around the policy's mean, in its standard deviations.
+        reproject: weight of EgoGen's seed re-projection (policy source; 0 = off): each next
+            primitive is seeded with this blend of the markers of the SMPL-X body regressed from
+            the predicted seed frames and the predicted ones
+            (:class:`~egogen.motion.reproject.SeedProjector`).
         goals: (min, max) goals per person.
         max_duration_s: episode length cap, seconds.
         max_attempts: re-draws per episode before the run stops with an error.
@@ -80,6 +84,7 @@ class SimulateConfig:
     refine_steps: int = 0
     candidates: int = 16
     spread: float = 1.5
+    reproject: float = 0.5
     goals: tuple[int, int] = (1, 3)
     max_duration_s: float = 30.0
     max_attempts: int = 16
@@ -209,6 +214,7 @@ def _episode(cfg: SimulateConfig, index: int, attempt: int):
     pol = _policy_resources(cfg)
     return policy_episode(res["scene"], seed, body=pol["policy_body"], policy=pol["policy"], motion=pol["motion"],
                           refine_steps=cfg.refine_steps, candidates=cfg.candidates, spread=cfg.spread,
+                          reproject=cfg.reproject,
                           min_person_distance=cfg.min_person_distance, penetration_depth=cfg.penetration_depth,
                           **common)
 

@@ -61,10 +61,10 @@ class TrainConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
 
 
-def _stage_env(cfg: TrainConfig, stage: Stage, motion, seed_pose, names, stage_index: int) -> WalkEnv:
+def _stage_env(cfg: TrainConfig, stage: Stage, motion, seed_pose, names, stage_index: int, body=None) -> WalkEnv:
     env_cfg = replace(cfg.env, scenes=stage.scenes, num_agents=cfg.num_agents,
                       agents_per_scene=stage.agents_per_scene, seed=cfg.seed * 1000 + stage_index)
-    return WalkEnv(env_cfg, motion, seed_pose, names)
+    return WalkEnv(env_cfg, motion, seed_pose, names, body=body)
 
 
 def _callback(log_every: int):
@@ -131,7 +131,7 @@ def train_policy(out: Path, motion, body, cfg: TrainConfig = TrainConfig(), resu
     t0 = time.time() - state["wall_s"]
     for si in range(state["stage"], len(cfg.curriculum)):
         stage = cfg.curriculum[si]
-        env = _stage_env(cfg, stage, motion, seed_pose, names, si)
+        env = _stage_env(cfg, stage, motion, seed_pose, names, si, body)
         if model is None:
             if resume:
                 model = PPO.load(out / "policy.zip", env=env, device="cpu")
