@@ -51,7 +51,6 @@ def _face_windows(vertices: np.ndarray, faces: np.ndarray, camera: CameraModel, 
         windows: (F', 4) int64 (u0, u1, v0, v1), inclusive, inside the image.
     """
     W, H = camera.width, camera.height
-    full = np.array([0, W - 1, 0, H - 1])
     p = (vertices - centre) @ R_camera_world.T  # camera frame
     if bounds is not None:
         # A face with its three vertices beyond one bounding plane of the pixel rays (or
@@ -59,39 +58,56 @@ def _face_windows(vertices: np.ndarray, faces: np.ndarray, camera: CameraModel, 
         side = p @ bounds.T < 0
         code = (side[:, 0] | (side[:, 1] << 1) | (side[:, 2] << 2) | (side[:, 3] << 3)).astype(np.uint8)
         code |= (p[:, 2] <= 0).astype(np.uint8) << 4
-        faces = faces[(code[faces[:, 0]] & code[faces[:, 1]] & code[faces[:, 2]]) == 0]
-    a, b, c = p[faces[:, 0]], p[faces[:, 1]], p[faces[:, 2]]
+    # Per-corner values are gathered from per-vertex arrays with the corner indices as
+    # (3, F) rows, and faces are tracked by index until the end: the same numbers as
+    # gathering (F, 3) corner points, without copying faces at each step.
+    ft = np.ascontiguousarray(faces.T)
+    idx = np.arange(len(faces))
+    if bounds is not None:
+        fc = code[ft]
+        inside = (fc[0] & fc[1] & fc[2]) == 0
+        if not inside.all():
+            idx = np.flatnonzero(inside)
+            ft = ft[:, idx]
+    x, y, z = np.ascontiguousarray(p.T)
+    X, Y, Z = x[ft], y[ft], z[ft]
     # Front-facing: the camera centre o is on the outer side, (a - o) . ((b - a) x (c - a)) < 0
     # for faces counter-clockwise from outside; with o at the origin that is det[a, b, c].
-    det = (a[:, 0] * (b[:, 1] * c[:, 2] - b[:, 2] * c[:, 1]) + a[:, 1] * (b[:, 2] * c[:, 0] - b[:, 0] * c[:, 2])
-           + a[:, 2] * (b[:, 0] * c[:, 1] - b[:, 1] * c[:, 0]))
-    front = det < 0
-    f = faces[front]
-    pf = [a[front], b[front], c[front]]
-    uvs, okf = zip(*(camera.project(q) for q in pf))
-    all_ok = okf[0] & okf[1] & okf[2]
-    lo = np.minimum(np.minimum(uvs[0], uvs[1]), uvs[2])
-    hi = np.maximum(np.maximum(uvs[0], uvs[1]), uvs[2])
+    det = (X[0] * (Y[1] * Z[2] - Z[1] * Y[2]) + Y[0] * (Z[1] * X[2] - X[1] * Z[2])
+           + Z[0] * (X[1] * Y[2] - Y[1] * X[2]))
+    front = np.flatnonzero(det < 0)
+    idx = idx[front]
+    ft = ft[:, front]
+    # corners projected once per vertex (projection is per point: the same values per face)
+    uv, ok = camera.project(p)
+    u, v = np.ascontiguousarray(uv.T)
+    U, V = u[ft], v[ft]
+    all_ok = ok[ft[0]] & ok[ft[1]] & ok[ft[2]]
+    lo_u, hi_u = np.minimum(np.minimum(U[0], U[1]), U[2]), np.maximum(np.maximum(U[0], U[1]), U[2])
+    lo_v, hi_v = np.minimum(np.minimum(V[0], V[1]), V[2]), np.maximum(np.maximum(V[0], V[1]), V[2])
     pinhole = camera.model == "pinhole"
+    pf = None
     if not pinhole:
         # The projection of a straight edge curves: each edge's projected midpoint widens
         # the box, plus the midpoint's distance from the chord as slack.
+        pf = [p[ft[k]] for k in range(3)]
+        uvs = [np.stack([U[k], V[k]], axis=-1) for k in range(3)]
         for k in range(3):
             m_uv, m_ok = camera.project(0.5 * (pf[k] + pf[(k + 1) % 3]))
-            dev = np.abs(m_uv - 0.5 * (uvs[k] + uvs[(k + 1) % 3])).max(axis=1, keepdims=True)
+            dev = np.abs(m_uv - 0.5 * (uvs[k] + uvs[(k + 1) % 3])).max(axis=1)
             all_ok &= m_ok
-            lo = np.minimum(lo, m_uv - dev)
-            hi = np.maximum(hi, m_uv + dev)
-    lo = np.maximum(np.ceil(lo - eps), 0)
-    hi = np.minimum(np.floor(hi + eps), [W - 1, H - 1])
-    win = np.stack([lo[:, 0], hi[:, 0], lo[:, 1], hi[:, 1]], axis=1)
+            lo_u, hi_u = np.minimum(lo_u, m_uv[:, 0] - dev), np.maximum(hi_u, m_uv[:, 0] + dev)
+            lo_v, hi_v = np.minimum(lo_v, m_uv[:, 1] - dev), np.maximum(hi_v, m_uv[:, 1] + dev)
+    win = np.stack([np.maximum(np.ceil(lo_u - eps), 0), np.minimum(np.floor(hi_u + eps), W - 1),
+                    np.maximum(np.ceil(lo_v - eps), 0), np.minimum(np.floor(hi_v + eps), H - 1)], axis=1)
     part = np.flatnonzero(~all_ok)  # partly (or, without bounds, wholly) behind the camera
     if len(part):
-        win[part] = full
+        win[part] = [0, W - 1, 0, H - 1]
         if bounds is not None:  # rays hit only its part in front (z > 0): bound that
-            win[part] = _front_part_windows([q[part] for q in pf], camera, eps)
-    keep = (win[:, 0] <= win[:, 1]) & (win[:, 2] <= win[:, 3])
-    return f[keep], win[keep].astype(np.int64)
+            pp = [p[ft[k, part]] for k in range(3)] if pf is None else [q[part] for q in pf]
+            win[part] = _front_part_windows(pp, camera, eps)
+    keep = np.flatnonzero((win[:, 0] <= win[:, 1]) & (win[:, 2] <= win[:, 3]))
+    return faces[idx[keep]], win[keep].astype(np.int64)
 
 
 def _front_part_windows(tri: list[np.ndarray], camera: CameraModel, eps: float) -> np.ndarray:
@@ -285,15 +301,18 @@ class RaycastRenderer:
             windows.append(win)
         if rc is None:
             return
-        # pixels in the union of the faces' windows (2-D difference array, then prefix sums)
+        # pixels in the union of the faces' windows (2-D difference array, then prefix sums),
+        # inside the windows' bounding box only
         win = np.concatenate(windows)
-        u0, u1, v0, v1 = win[:, 0], win[:, 1] + 1, win[:, 2], win[:, 3] + 1
-        W1 = W + 1
+        ua, va = win[:, 0].min(), win[:, 2].min()
+        u0, u1, v0, v1 = win[:, 0] - ua, win[:, 1] + 1 - ua, win[:, 2] - va, win[:, 3] + 1 - va
+        bw, bh = int(u1.max()), int(v1.max())
+        W1 = bw + 1
         corners = np.concatenate([v0 * W1 + u0, v1 * W1 + u1, v0 * W1 + u1, v1 * W1 + u0])
         weights = np.repeat([1, 1, -1, -1], len(win))
-        diff = np.bincount(corners, weights, minlength=(H + 1) * W1).reshape(H + 1, W1)
-        cover = diff.cumsum(0).cumsum(1)[:H, :W] > 0.5
-        sel = np.flatnonzero(cover)
+        diff = np.bincount(corners, weights, minlength=(bh + 1) * W1).reshape(bh + 1, W1)
+        rows, cols = np.nonzero(diff.cumsum(0).cumsum(1)[:bh, :bw] > 0.5)
+        sel = (rows + va) * W + (cols + ua)
         hit = rc.cast_rays(o3d.core.Tensor.from_numpy(cr.buf[sel]), nthreads=0)
         tb = hit["t_hit"].numpy().astype(np.float64)
         tb += self.near
@@ -321,7 +340,7 @@ class RaycastRenderer:
         # world -> camera normals (open3d's are unit), turned to face the camera
         normal = normal_w @ frame.T_world_camera[:3, :3].astype(np.float32)
         facing = np.einsum("ij,ij->i", normal, cr.d32)
-        np.negative(normal, out=normal, where=(facing > 0)[:, None])
+        normal *= np.where(facing > 0, np.float32(-1), np.float32(1))[:, None]  # exact negation
         normal[invalid] = 0.0
         n_people = max((b.person_index for b in frame.bodies), default=-1) + 1
         semantic = self._semantic_lut(frame.scene, max(n_people, 1))[instance]
