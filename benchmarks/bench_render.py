@@ -11,7 +11,9 @@ well, docs/render.md) and renders one warm-up frame first (scene build, excluded
 --baseline REV also runs the egogen of git revision REV (its package extracted to a
 temporary folder) on the same frame, in a second process, and the two alternate frame by
 frame, so that load from other jobs on the machine hits both alike; the last column is
-then baseline time / current time (> 1: the current code is faster).
+then baseline time / current time (> 1: the current code is faster). The machine's load
+average (1 minute, at the start and the end) is printed with the table: other jobs' load
+moves these figures by up to 2x on a small machine.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ def main() -> None:
     args = ap.parse_args()
 
     ctx = mp.get_context("spawn")
+    load0 = os.getloadavg()[0]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         tree = _baseline_tree(args.baseline, tmp) if args.baseline else None
@@ -120,6 +123,7 @@ def main() -> None:
                     w[0].join()
             results[name] = (float(np.median(times)), float(np.min(times)), first,
                              float(np.median(btimes)) if btimes else None)
+    print(f"load average {load0:.2f} -> {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     ref = results.get("raycast", (None,))[0]
     head = f"{'engine':10s} {'s/frame':>9s} {'best':>9s} {'frames/s':>9s} {'x raycast':>10s} {'first frame s':>14s}"
     if tree:

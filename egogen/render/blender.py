@@ -5,7 +5,8 @@ it :func:`import_bpy` raises ImportError naming ``pip install 'egogen[render]'``
 
 The scene is built once per :class:`Scene`: one Blender object per scene object (its
 ``pass_index`` = instance id + 1, so the object-index pass gives instance ids), procedural
-materials from ``Material(colour, pattern)`` (:mod:`egogen.render.blender_materials`), a
+materials from ``Material(colour, pattern)`` (:mod:`egogen.render.blender_materials`; the
+pattern and the Principled BSDF shade camera rays only, bounce rays a plain diffuse colour), a
 point light per room with intensity and colour temperature drawn from ``Frame.seed``, and
 a uniform world light. People are one mesh object per person index, updated in place each
 frame (vertex positions, colour attribute ``egogen_colour`` from ``BodyAppearance``).
@@ -189,6 +190,8 @@ class BlenderRenderer:
     def _setup_render(self, bs) -> None:
         bs.render.engine = ENGINES[self.engine]
         bs.render.use_persistent_data = True
+        bs.render.use_compositing = False  # passes go straight to the EXR
+        bs.render.use_sequencer = False
         bs.render.image_settings.media_type = "MULTI_LAYER_IMAGE"  # Blender 5: before file_format
         bs.render.image_settings.file_format = "OPEN_EXR_MULTILAYER"
         bs.render.image_settings.color_depth = "32"

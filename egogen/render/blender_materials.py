@@ -6,6 +6,14 @@ linear ``colour`` modulated by a pattern texture on world-space coordinates: pla
 wood grain (wave bands), tiles (brick texture with grout), fabric/carpet/linen (fine
 noise), marble (distorted veins), plaster (multi-octave stucco noise), ceramic/metal/leaves/solid
 (faint noise).
+
+Only camera rays see that material. Every other ray (the one diffuse / glossy bounce of a
+path) shades a plain Diffuse BSDF of the unpatterned colour: a Mix Shader switched by Light
+Path "Is Camera Ray", so Cycles skips the pattern textures and the multi-lobe Principled BSDF
+at the bounce (about 10-15 % of a frame's CPU time at 8 samples; the 8-sample image is as close
+to a 128-sample one as before, PSNR 36.0 dB both, docs/render.md). What it changes: light
+bounced off a surface carries its mean colour, not its pattern, and glossy surfaces reflect
+plain-coloured (patternless, matte) surroundings.
 """
 
 from __future__ import annotations
@@ -78,10 +86,12 @@ def _pattern_factor(nt, kind: str, scale: float, coord, detail: float = 3.0):
 
 
 def make_material(bpy, name: str, colour, pattern: str = "solid", vertex_colour: str | None = None,
-                  roughness: float | None = None):
+                  roughness: float | None = None, camera_rays_only: bool = True):
     """A Principled BSDF material: ``colour`` (linear RGB) or the mesh's colour attribute
     ``vertex_colour``, modulated by the procedural ``pattern`` (unknown names: faint noise).
-    ``diffuse_color`` is set too, for the Workbench engine."""
+    ``diffuse_color`` is set too, for the Workbench engine. With ``camera_rays_only`` the
+    Principled BSDF and its pattern shade camera rays only; other rays get a Diffuse BSDF of
+    the unpatterned colour (module docstring)."""
     kind, scale, contrast, rough, metal, *more = PATTERNS.get(pattern, PATTERNS["plaster"])
     mat = bpy.data.materials.new(name)
     mat.use_nodes = True
@@ -99,6 +109,7 @@ def make_material(bpy, name: str, colour, pattern: str = "solid", vertex_colour:
         rgb = nt.nodes.new("ShaderNodeRGB")
         rgb.outputs[0].default_value = (*c, 1.0)
         base = rgb.outputs[0]
+    plain = base
     if contrast > 0:
         tc = nt.nodes.new("ShaderNodeTexCoord")
         fac = _pattern_factor(nt, kind, scale, tc.outputs["Object"], *more)
@@ -114,4 +125,16 @@ def make_material(bpy, name: str, colour, pattern: str = "solid", vertex_colour:
         nt.links.new(m.outputs[0], mix.inputs[1])
         base = mix.outputs["Vector"]
     nt.links.new(base, bsdf.inputs["Base Color"])
+    if camera_rays_only:
+        # Mix Shader on "Is Camera Ray": Cycles evaluates only the branch of weight > 0,
+        # so bounce rays skip the pattern nodes and the Principled BSDF
+        out = next(n for n in nt.nodes if n.bl_idname == "ShaderNodeOutputMaterial")
+        diffuse = nt.nodes.new("ShaderNodeBsdfDiffuse")
+        nt.links.new(plain, diffuse.inputs["Color"])
+        path = nt.nodes.new("ShaderNodeLightPath")
+        switch = nt.nodes.new("ShaderNodeMixShader")
+        nt.links.new(path.outputs["Is Camera Ray"], switch.inputs["Fac"])
+        nt.links.new(diffuse.outputs["BSDF"], switch.inputs[1])
+        nt.links.new(bsdf.outputs["BSDF"], switch.inputs[2])
+        nt.links.new(switch.outputs["Shader"], out.inputs["Surface"])
     return mat
