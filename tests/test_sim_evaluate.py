@@ -39,6 +39,21 @@ def test_sliding_through_a_box_is_caught_by_skating_contact_and_penetration(setu
     assert np.isnan(r["time_s"]) and r["final_distance_m"] < 1.6
 
 
+def test_planted_feet_do_not_skate_when_the_lowest_marker_alternates(setup):
+    # heel and toe markers take turns being lowest (1 mm), as in a rolling step, but no foot
+    # marker moves over the floor: skating is 0 (the lowest marker's xy jumping from heel to
+    # toe is not a foot sliding)
+    body, m, g, ps = setup
+    track = _track(m, (1.0, 1.0), (0.0, 0.0))
+    heel = [i for i, n in enumerate(body.markers.names) if n in ("LHEE", "RHEE")]
+    track[::2, heel, 2] -= 0.001
+    toe = [i for i, n in enumerate(body.markers.names) if n in ("LTOE", "RTOE")]
+    track[1::2, toe, 2] -= 0.002
+    r = episode_metrics(track, g, ps, np.array([1.0, 1.0]), True)
+    assert r["foot_skating_cm_s"] == pytest.approx(0.0, abs=1e-6)
+    assert r["contact"] == pytest.approx(1.0)
+
+
 def test_collisions_count_contact_events(setup):
     body, m, g, ps = setup
     T = 30

@@ -11,8 +11,10 @@ finished episode (DIMOS, ICCV 2023, Sec. 5; EgoGen's evaluation):
 - penetration: fraction of frames with a non-foot marker inside furniture, and the worst
   depth (cm);
 - agent collisions per episode: contact events (pelvises closer than two body radii);
-- foot skating (cm/s): mean horizontal speed of the lowest foot marker in frames where it
-  is within 5 cm of the floor;
+- foot skating (cm/s): mean horizontal speed of the foot markers within 5 cm of the floor
+  in both frames of a step;
+  contact and skating are :func:`egogen.motion.evaluate.foot_metrics` (one definition for
+  the motion model and the policy);
 - path efficiency: planned shortest path length / walked pelvis path length.
 """
 
@@ -22,8 +24,11 @@ from dataclasses import replace
 
 import numpy as np
 
+import torch
+
+from egogen.motion.evaluate import foot_metrics
 from egogen.sim.env import FPS, EnvConfig, WalkEnv
-from egogen.sim.rewards import SKATE_SPEED, MarkerGroups, pelvis_xy
+from egogen.sim.rewards import FOOT_MARKERS, MarkerGroups, pelvis_xy
 
 BODY_RADIUS = 0.25
 
@@ -43,13 +48,7 @@ def episode_metrics(markers: np.ndarray, g: MarkerGroups, ps, goal: np.ndarray, 
         dict of floats (see module docstring).
     """
     feet = markers[:, g.feet]
-    low = feet[:, :, 2].min(axis=1)
-    speed = np.linalg.norm(np.diff(feet[:, :, :2], axis=0), axis=-1).min(axis=1) * FPS
-    contact = np.exp(-np.clip(speed - SKATE_SPEED, 0, None)) * np.exp(-np.clip(np.abs(low[1:]) - 0.05, 0, None))
-    lowest = np.argmin(feet[:, :, 2], axis=1)
-    low_xy = feet[np.arange(len(feet)), lowest, :2]
-    v_low = np.linalg.norm(np.diff(low_xy, axis=0), axis=-1) * FPS
-    in_contact = low[1:] < 0.05
+    fm = foot_metrics(torch.as_tensor(feet[None]), FOOT_MARKERS, FPS)
     left, right = feet[:, :4, :2].mean(axis=1), feet[:, 4:, :2].mean(axis=1)
     loco = (ps.walkable.is_free(left) & ps.walkable.is_free(right)).mean()
     sdf = ps.sdf(markers[:, g.non_feet].reshape(-1, 3)).reshape(len(markers), -1)
@@ -65,12 +64,12 @@ def episode_metrics(markers: np.ndarray, g: MarkerGroups, ps, goal: np.ndarray, 
         "success": float(success),
         "time_s": len(markers) / FPS if success else float("nan"),
         "final_distance_m": float(np.linalg.norm(pel[-1] - goal)),
-        "contact": float(contact.mean()),
+        "contact": fm["contact_score"],
         "loco_pene": float(loco),
         "penetration_frames": float((sdf < 0).any(axis=1).mean()),
         "penetration_max_cm": float(max(0.0, -sdf.min()) * 100),
         "agent_collisions": float(collisions),
-        "foot_skating_cm_s": float(v_low[in_contact].mean() * 100) if in_contact.any() else 0.0,
+        "foot_skating_cm_s": fm["foot_skating_cm_s"],
         "path_efficiency": float(planned.length / walked) if planned.reachable and walked > 1e-6 else float("nan"),
     }
 
