@@ -1,7 +1,6 @@
 """PPO training runs over the curriculum, logs every reward term, checkpoints and resumes."""
 
 import csv
-import json
 
 import pytest
 from stable_baselines3 import PPO
@@ -33,10 +32,12 @@ def test_tiny_training_run_writes_policy_logs_and_resumes(tmp_path, body):
     model = PPO.load(tmp_path / "policy.zip", device="cpu")
     # markers of 2 seed frames, target + goal features, the ego-depth grid, time left
     assert model.observation_space.shape[0] == 2 * 67 * 3 + 10 + EnvConfig().sensing.num_rays + 1
-    # resume: a longer budget continues from the saved state instead of starting over
-    json.dump({"stage": 1, "timesteps": state["timesteps"], "wall_s": 1.0}, open(tmp_path / "state.json", "w"))
+    # resume: a longer budget continues the finished run in its last stage instead of starting over
     more = train_policy(tmp_path, motion, body, _cfg(512), resume=True)
     assert more["timesteps"] >= 512 and more["stage"] == 2
+    after = PPO.load(tmp_path / "policy.zip", device="cpu")
+    w0, w1 = (m.policy.state_dict()["action_net.weight"] for m in (model, after))
+    assert not (w0 == w1).all()  # it trained on
 
 
 def test_resume_without_a_run_is_a_clear_error(tmp_path, body):

@@ -103,7 +103,8 @@ def train_policy(out: Path, motion, body, cfg: TrainConfig = TrainConfig(), resu
         motion: motion models (:func:`egogen.motion.checkpoint.load_motion_models`).
         body: the body model (markers of the seed pose).
         cfg: options; to resume, pass the options of the interrupted run (a larger
-            ``total_steps`` extends it).
+            ``total_steps`` extends it; a finished run so extended trains the extra steps in
+            its last stage, e.g. fine-tuning the crowds stage).
         resume: continue from ``out/state.json`` and ``out/policy.zip``.
         progress: optional ``progress(done_steps, total_steps, stage_name)`` callback.
     Returns:
@@ -122,6 +123,8 @@ def train_policy(out: Path, motion, body, cfg: TrainConfig = TrainConfig(), resu
         if not (out / "state.json").is_file() or not (out / "policy.zip").is_file():
             raise FileNotFoundError(f"nothing to resume in {out}: no state.json / policy.zip")
         state = json.loads((out / "state.json").read_text())
+        if state["stage"] >= len(cfg.curriculum) and state["timesteps"] < cfg.total_steps:
+            state["stage"] = len(cfg.curriculum) - 1  # a finished run extended: more of its last stage
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1, default=str))
     seed_pose, names = standing_markers(body), body.markers.names
     budgets = np.round(np.cumsum([s.fraction for s in cfg.curriculum]) / sum(s.fraction for s in cfg.curriculum)
