@@ -113,3 +113,18 @@ def test_people_start_standing_at_ease_with_hands_beside_the_hips(parts):
     assert len(wrists) == 5
     assert m[wrists, 2].max() < 0.6 * head
     assert np.linalg.norm(m[wrists, :2], axis=1).max() < 0.45
+
+
+def test_an_auto_reset_leaves_the_finished_primitive_untouched(parts):
+    # the reset places the agent at a new start; the primitive it just finished (what an
+    # evaluation appends to the episode's track) must still end where the agent walked
+    env = WalkEnv(EnvConfig(scenes=("floor",), num_agents=2, max_steps=1), *parts)
+    env.reset()
+    z = np.zeros((2, env.latent), np.float32)
+    expected = env._decode(env.seed_m, z)
+    _, _, done, _ = env.step(z)
+    assert done.all() and env.episodes.tolist() == [1, 1]
+    assert np.array_equal(env.last_markers[:, :-2], expected[:, :-2])
+    assert not np.allclose(env.seed_m, env.last_markers[:, -2:])  # new starts elsewhere
+    step = np.linalg.norm(env.last_markers[:, -1, :, :2] - env.last_markers[:, -3, :, :2], axis=-1).max()
+    assert step < 0.2  # metres in 2 frames: no jump to the new start at the end of the track

@@ -403,7 +403,7 @@ class WalkEnv(VecEnv):
         if self.projector is not None:  # the next seeds back on a human body (EgoGen)
             new[:, -2:] = self.projector(torch.as_tensor(new[:, -2:], dtype=torch.float32),
                                          torch.as_tensor(self.betas, dtype=torch.float32)).double().numpy()
-        self.seed_m = new[:, -2:]
+        self.seed_m = new[:, -2:].copy()  # not a view: resets must not write into last_markers
         self.dist = terms["dist"]
         self.steps += 1
         success = terms["goal"] > 0
