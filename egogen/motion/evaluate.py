@@ -30,7 +30,7 @@ import torch
 from egogen.body.skeleton import JOINT_INDEX
 from egogen.motion.dataset import MotionDataset
 from egogen.motion.markers import MarkerBody
-from egogen.motion.reproject import DEFAULT_ALPHA
+from egogen.motion.reproject import DEFAULT_ALPHA, SeedProjector
 from egogen.motion.rollout import primitive_windows, rollout
 
 __all__ = ["FOOT_MARKERS", "foot_metrics", "posture_metrics", "evaluate_motion", "heldout_seeds"]
@@ -152,8 +152,6 @@ def evaluate_motion(models, ds: MotionDataset, body, num_primitives: int = 20, n
         seqs = ds.sequences("held_out")
         bt = torch.as_tensor(ds.betas[seqs[np.linspace(0, len(seqs) - 1, num_seeds).round().astype(int)]])
         if reproject > 0:
-            from egogen.motion.reproject import SeedProjector
-
             raw = foot_metrics(roll, names) | posture_metrics(mj(roll))
             res["without_reproject"] = raw
             proj = SeedProjector(models, body, reproject)

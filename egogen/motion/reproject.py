@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from egogen.motion.markers import MarkerBody
+from egogen.motion.regressor import unpack
 from egogen.motion.rollout import _from_c, _to_c, canonical_frame_t
 
 __all__ = ["SeedProjector", "DEFAULT_ALPHA"]
@@ -70,8 +71,6 @@ class SeedProjector(torch.nn.Module):
         R, o = canonical_frame_t(self.mj(x[:, 0]))
         local = _to_c(x, R, o).reshape(B * S, M, 3)
         bb = b.repeat_interleave(S, 0)
-        from egogen.motion.regressor import unpack
-
         rot, t = unpack(self.regressor(local, bb)[-1])
         body_m = self.marker_body(bb, rot, t)[0].reshape(B, S, M, 3)
         out = _from_c(body_m, R, o)

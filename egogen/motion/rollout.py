@@ -9,6 +9,8 @@ it commutes with rigid motions), fitted by least squares on the training data.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -87,7 +89,8 @@ def primitive_windows(seq: torch.Tensor, mj: MarkerJoints, future: int) -> torch
 
 def rollout(cvae, mj: MarkerJoints, seed: torch.Tensor, num_primitives: int,
             z: torch.Tensor | None = None, generator: torch.Generator | None = None,
-            future: torch.Tensor | None = None, project=None) -> torch.Tensor:
+            future: torch.Tensor | None = None,
+            project: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Chain primitives in the world frame.
 
     Args:

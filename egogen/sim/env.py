@@ -230,7 +230,7 @@ class WalkEnv(VecEnv):
         self.steps[i] = 0
         self.budget[i] = self.cfg.max_steps if budget is None else int(budget)
         if betas is not None and self.projector is not None:
-            self.betas[i] = np.asarray(betas, np.float64)[: self.betas.shape[1]]
+            self.betas[i] = betas  # (NB,): a shape of another size is an error here, not truncated
 
     def target(self) -> np.ndarray:
         """(N, 2) current target of every agent: its next waypoint (the goal on the last leg)."""

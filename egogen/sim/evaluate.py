@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-
 import torch
 
 from egogen.motion.evaluate import foot_metrics
