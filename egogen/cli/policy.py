@@ -20,7 +20,10 @@ def _models(motion_dir: Optional[Path]):
     from egogen.motion.checkpoint import load_motion_models
 
     try:
-        return load_motion_models(motion_dir), load_body_model()
+        motion = load_motion_models(motion_dir)
+        # the body the marker regressor was trained for (the seed re-projection poses it)
+        nb = motion.regressor.cfg.num_betas if motion.regressor is not None else 10
+        return motion, load_body_model(num_betas=nb)
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2)
