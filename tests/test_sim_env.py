@@ -128,3 +128,46 @@ def test_an_auto_reset_leaves_the_finished_primitive_untouched(parts):
     assert not np.allclose(env.seed_m, env.last_markers[:, -2:])  # new starts elsewhere
     step = np.linalg.norm(env.last_markers[:, -1, :, :2] - env.last_markers[:, -3, :, :2], axis=-1).max()
     assert step < 0.2  # metres in 2 frames: no jump to the new start at the end of the track
+
+
+def _two_face_to_face(env, gap):
+    """Agents 0 and 1 standing ``gap`` metres apart on the x axis, each with a goal 3 m behind the other."""
+    from egogen.sim.env import place_markers
+
+    for i, (x, heading) in enumerate(((-gap / 2, 0.0), (gap / 2, np.pi))):
+        m = place_markers(env.seed_pose, (x, 0.0), heading)
+        env.assign(i, np.repeat(m[None], 2, 0), np.array([[-np.sign(x) * 3.0, 0.0]]))
+
+
+@pytest.mark.parametrize("terminate", [False, True])
+def test_bumping_into_another_person_ends_the_episode_only_when_asked(parts, terminate):
+    cfg = EnvConfig(scenes=("floor",), num_agents=2, agents_per_scene=2, auto_reset=False,
+                    terminate_on_collision=terminate)
+    env = WalkEnv(cfg, *parts)
+    env.reset()
+    _two_face_to_face(env, 0.3)
+    _, _, done, info = env.step(np.zeros((2, env.latent), np.float32))
+    assert [i["terms"]["bumped"] for i in info] == [1.0, 1.0]
+    assert done.tolist() == [terminate, terminate]
+    _two_face_to_face(env, 2.0)  # apart: nobody bumps, nothing ends
+    _, _, done, info = env.step(np.zeros((2, env.latent), np.float32))
+    assert [i["terms"]["bumped"] for i in info] == [0.0, 0.0] and not done.any()
+
+
+def test_new_episodes_start_away_from_the_other_people(parts):
+    from egogen.sim.rewards import pelvis_xy
+
+    def least_gap(separation):
+        cfg = EnvConfig(scenes=("apartment:1",), num_agents=8, agents_per_scene=8, start_separation=separation,
+                        max_steps=1)
+        env = WalkEnv(cfg, *parts)
+        env.reset()
+        gaps = []
+        for _ in range(4):  # the first placement, then three rounds of auto-resets (max_steps 1)
+            p = pelvis_xy(env.seed_m[:, -1], env.g)
+            gaps.append((np.linalg.norm(p[:, None] - p[None], axis=-1) + np.eye(8) * 99).min())
+            env.step(np.zeros((8, env.latent), np.float32))
+        return min(gaps)
+
+    assert least_gap(1.0) >= 1.0
+    assert least_gap(0.0) < 1.0  # eight people in an apartment: without the rule some start close

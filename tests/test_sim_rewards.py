@@ -97,6 +97,17 @@ def test_overlapping_another_person_lowers_the_collision_term(standing):
     assert _terms(_clip(m), g, others_xy=near)["collide"][0] < 0.5
 
 
+def test_personal_space_penalises_coming_close_before_contact(standing):
+    m, g = standing
+    close = np.zeros((1, 15, 1, 2)) + [0.65, 0.0]  # 0.65 m apart: discs of 0.25 m do not touch
+    plain = _terms(_clip(m), g, others_xy=close)
+    spaced = _terms(_clip(m), g, others_xy=close, personal_space=0.3)
+    assert plain["collide"][0] == pytest.approx(1.0) and plain["bumped"][0] == 0
+    assert spaced["collide"][0] < 0.7 and spaced["overlap"][0] == 0 and spaced["bumped"][0] == 0
+    touching = _terms(_clip(m), g, others_xy=np.zeros((1, 15, 1, 2)) + [0.4, 0.0], personal_space=0.3)
+    assert touching["bumped"][0] == 1 and touching["collide"][0] < spaced["collide"][0]
+
+
 def test_standing_still_earns_nothing_and_reaching_the_goal_earns_most(standing):
     from egogen.sim.rewards import total_reward
 

@@ -39,6 +39,7 @@ from egogen.sim.rewards import DEFAULT_WEIGHTS, MarkerGroups, head_forward, pelv
 from egogen.sim.sensing import SensingConfig, ego_depth, normalise_depth
 
 FPS = 30.0
+START_TRIES = 20  # start samples tried for a start away from the other people
 EYE_DROP = 0.07  # m, eyes sit this far below the mean of the four head markers
 
 
@@ -59,6 +60,12 @@ class EnvConfig:
             agent where it is for a driver to give it a new task (:meth:`WalkEnv.assign`).
         terminate_on_penetration: end an episode when the mean number of non-foot markers
             inside furniture per frame exceeds ``pene_limit`` (EgoGen stage 2).
+        terminate_on_collision: end an agent's episode when its pelvis comes within two body
+            radii (0.5 m) of another person's (training: a collision forfeits the goal).
+        personal_space: gap, metres, the ``collide`` reward asks for between two people's
+            body discs (0 = only contact is penalised).
+        start_separation: a new episode starts at least this far, metres, from the other
+            people of its scene (resampled up to ``START_TRIES`` times).
         weights: reward weights (``egogen.sim.rewards.DEFAULT_WEIGHTS``).
         sensing: the ego-depth ray grid.
         seed: run seed; agent i's k-th episode draws from (seed, agent_offset + i, k).
@@ -82,6 +89,9 @@ class EnvConfig:
     auto_reset: bool = True
     terminate_on_penetration: bool = False
     pene_limit: float = 3.0
+    terminate_on_collision: bool = False
+    personal_space: float = 0.0
+    start_separation: float = 1.0
     weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     sensing: SensingConfig = SensingConfig()
     seed: int = 0
@@ -197,11 +207,20 @@ class WalkEnv(VecEnv):
     def _rng(self, i: int) -> np.random.Generator:
         return np.random.default_rng([self.cfg.seed, self.cfg.agent_offset + i, int(self.episodes[i])])
 
-    def _reset_agent(self, i: int) -> None:
+    def _reset_agent(self, i: int, others: Optional[np.ndarray] = None) -> None:
+        """New episode for agent ``i``; ``others`` (A, 2): pelvises of the other people of its
+        scene (default: all of them where they stand now) to start ``start_separation`` away from."""
         rng = self._rng(i)
         ps = self.scenes[self.scene_of[self.group[i]]]
-        task = ps.sample_start_goal(seed=int(rng.integers(2**31)), min_dist=self.cfg.min_goal_dist,
-                                    max_dist=self.cfg.max_goal_dist)
+        if others is None:
+            mates = np.flatnonzero(self.group == self.group[i])
+            others = pelvis_xy(self.seed_m[mates[mates != i], -1], self.g)
+        for _ in range(START_TRIES):
+            task = ps.sample_start_goal(seed=int(rng.integers(2**31)), min_dist=self.cfg.min_goal_dist,
+                                        max_dist=self.cfg.max_goal_dist)
+            gap = np.linalg.norm(others - np.asarray(task.start, float)[:2], axis=-1)
+            if not len(gap) or gap.min() >= self.cfg.start_separation:
+                break
         start, goal = np.asarray(task.start, float), np.asarray(task.goal, float)
         path = ps.plan_path(start, goal)
         way = path.waypoints[1:] if path.reachable else goal[None]
@@ -238,7 +257,8 @@ class WalkEnv(VecEnv):
 
     def reset(self) -> np.ndarray:
         for i in range(self.num_envs):
-            self._reset_agent(i)
+            mates = np.flatnonzero(self.group == self.group[i])
+            self._reset_agent(i, pelvis_xy(self.seed_m[mates[mates < i], -1], self.g))  # those placed already
         return self._observe()
 
     # ------------------------------------------------------------------ observation
@@ -325,7 +345,7 @@ class WalkEnv(VecEnv):
                 sdf_values[rows] = np.asarray(sdf(pts)).reshape(len(rows), new.shape[1], -1)
             t = reward_terms(new[rows], self.g, target[rows], dist[rows], FPS, sdf_values=sdf_values[rows],
                              others_xy=None if others is None else others[rows], goal_radius=cfg.goal_radius,
-                             latents=latents[rows])
+                             latents=latents[rows], personal_space=cfg.personal_space)
             for k, v in t.items():
                 terms.setdefault(k, np.zeros(R))[rows] = v
         terms["goal"] = terms["goal"] * self._on_last_leg()[agent]  # reaching an intermediate waypoint is not success
@@ -412,14 +432,15 @@ class WalkEnv(VecEnv):
             self.dist[i] = np.linalg.norm(self.waypoints[i][0] - pelvis_xy(self.seed_m[i, -1], self.g))
         fell = fallen(new)
         pene = cfg.terminate_on_penetration & (terms["n_inside"] > cfg.pene_limit)
+        bumped = cfg.terminate_on_collision & (terms["bumped"] > 0) & ~success
         timeout = self.steps >= self.budget
-        done = success | fell | pene | timeout
+        done = success | fell | pene | bumped | timeout
         obs = self._observe()
         infos = [{"terms": {k: float(v[i]) for k, v in terms.items()}, "is_success": bool(success[i])}
                  for i in range(N)]
         for i in np.flatnonzero(done):
             infos[i]["terminal_observation"] = obs[i]
-            infos[i]["TimeLimit.truncated"] = bool(timeout[i] and not (success[i] or fell[i] or pene[i]))
+            infos[i]["TimeLimit.truncated"] = bool(timeout[i] and not (success[i] or fell[i] or pene[i] or bumped[i]))
             infos[i]["fallen"] = bool(fell[i])
             if cfg.auto_reset:
                 self.episodes[i] += 1

@@ -98,7 +98,7 @@ def pelvis_xy(markers: np.ndarray, g: MarkerGroups) -> np.ndarray:
 def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev_dist: np.ndarray, fps: float,
                  sdf=None, others_xy: Optional[np.ndarray] = None, radius: float = 0.25,
                  goal_radius: float = 0.2, latents: Optional[np.ndarray] = None,
-                 sdf_values: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
+                 sdf_values: Optional[np.ndarray] = None, personal_space: float = 0.0) -> dict[str, np.ndarray]:
     """All reward terms of one primitive step.
 
     Args:
@@ -113,6 +113,8 @@ def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev
         others_xy: (N, T, A, 2) positions of the other agents' pelvises over the step
             (NaN where absent), or None.
         radius: body radius for agent-agent contact, metres.
+        personal_space: extra gap, metres, the collide term asks for between two people's
+            body discs (0: only contact is penalised); ``overlap`` stays the contact overlap.
         goal_radius: success radius (DIMOS: 0.2 m), metres.
         latents: (N, latent) the actions z that decoded this step, or None (prior term 1).
         sdf_values: (N, T, P) ``sdf`` of the non-foot markers ``markers[:, :, g.non_feet]``
@@ -120,7 +122,8 @@ def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev
     Returns:
         dict of (N,) arrays: skate, floor, face, look, progress, goal, pene, collide, prior (terms),
         and dist (new pelvis-goal distance), n_inside (mean non-foot markers inside per frame),
-        overlap (mean summed disc overlap with others, metres).
+        overlap (mean summed disc overlap with others, metres), bumped (1 where the pelvis
+        came within two body radii of another person's in some frame, else 0).
     """
     N, T = markers.shape[:2]
     to_goal = _unit2(goal_xy - pelvis_xy(markers[:, -1], g))
@@ -141,12 +144,15 @@ def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev
         n_inside = (sdf_values < 0).sum(-1).mean(-1)
     out["n_inside"] = n_inside
     out["pene"] = np.exp(-n_inside)
-    overlap = np.zeros(N)
+    overlap, crowding, bumped = np.zeros(N), np.zeros(N), np.zeros(N)
     if others_xy is not None and others_xy.shape[2]:
-        d = np.linalg.norm(pelvis_xy(markers, g)[:, :, None] - others_xy, axis=-1)  # (N, T, A)
-        overlap = np.nan_to_num(np.clip(2 * radius - d, 0, None)).sum(-1).mean(-1)
+        d = np.nan_to_num(np.linalg.norm(pelvis_xy(markers, g)[:, :, None] - others_xy, axis=-1), nan=np.inf)
+        overlap = np.clip(2 * radius - d, 0, None).sum(-1).mean(-1)  # d: (N, T, A)
+        crowding = np.clip(2 * radius + personal_space - d, 0, None).sum(-1).mean(-1)
+        bumped = (d < 2 * radius).any(axis=(1, 2)).astype(np.float64)
     out["overlap"] = overlap
-    out["collide"] = np.exp(-overlap / radius)
+    out["bumped"] = bumped
+    out["collide"] = np.exp(-crowding / radius)
     out["prior"] = np.ones(N) if latents is None else latent_prior(latents)
     return out
 
