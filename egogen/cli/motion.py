@@ -35,7 +35,7 @@ def train_motion_cmd(
     out: Path = typer.Option(Path("runs/motion"), "--out", help="Output folder (checkpoints, log)."),
     epochs: int = typer.Option(100, "--epochs", help="C-VAE epochs (primitives, stride 2)."),
     rollout_epochs: int = typer.Option(20, "--rollout-epochs", help="Roll-out fine-tuning epochs (0 = skip)."),
-    regressor_epochs: int = typer.Option(40, "--regressor-epochs", help="Marker -> SMPL-X regressor epochs."),
+    regressor_epochs: int = typer.Option(100, "--regressor-epochs", help="Marker -> SMPL-X regressor epochs."),
     kl_weight: float = typer.Option(0.01, "--kl-weight",
                                     help="Weight of the robust KL term (EgoGen 1.0 collapses the latent on "
                                     "metre-scale markers; see docs/motion.md)."),

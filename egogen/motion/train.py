@@ -58,7 +58,7 @@ class TrainConfig:
     rollout_primitives: int = 4
     rollout_lr: float = 1e-4
     rollout_batch: int = 64
-    regressor_epochs: int = 40
+    regressor_epochs: int = 100
     regressor_lr: float = 1e-3
     regressor_batch: int = 512
     regressor_param_weight: float = 0.1
