@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from egogen.sim.env import EnvConfig, WalkEnv, standing_markers
-from egogen.sim.rewards import DEFAULT_WEIGHTS
 
 
 @dataclass
@@ -44,18 +43,6 @@ DEFAULT_CURRICULUM = (
 )
 """The default curriculum. Apartment seed 0 is held out of training for evaluation."""
 
-TRAIN_WEIGHTS = {**DEFAULT_WEIGHTS, "skate": 2.0, "pene": 2.0, "collide": 10.0}
-"""Reward weights of training: :data:`~egogen.sim.rewards.DEFAULT_WEIGHTS` with feet sliding,
-penetration and crowding weighed more (the first 1.8 M steps of the shipped policy used
-DEFAULT_WEIGHTS, which lost contact, penetration and collisions to progress)."""
-
-
-def train_env_config() -> EnvConfig:
-    """The environment options of training: :data:`TRAIN_WEIGHTS`, a 0.3 m personal space
-    around every person's body disc in the collide reward, and an episode that ends when its
-    person bumps into another (a collision forfeits the goal bonus)."""
-    return EnvConfig(weights=dict(TRAIN_WEIGHTS), personal_space=0.3, terminate_on_collision=True)
-
 
 @dataclass
 class TrainConfig:
@@ -71,7 +58,7 @@ class TrainConfig:
     checkpoint_every: int = 20_000
     net_arch: tuple[int, ...] = (256, 256)
     curriculum: tuple[Stage, ...] = DEFAULT_CURRICULUM
-    env: EnvConfig = field(default_factory=train_env_config)
+    env: EnvConfig = field(default_factory=EnvConfig)
 
 
 def _stage_env(cfg: TrainConfig, stage: Stage, motion, seed_pose, names, stage_index: int, body=None) -> WalkEnv:
