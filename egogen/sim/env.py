@@ -61,7 +61,7 @@ class EnvConfig:
         terminate_on_penetration: end an episode when the mean number of non-foot markers
             inside furniture per frame exceeds ``pene_limit`` (EgoGen stage 2).
         terminate_on_collision: end an agent's episode when its pelvis comes within two body
-            radii (0.5 m) of another person's (training: a collision forfeits the goal).
+            radii (0.5 m) of another person's (a collision then forfeits the goal bonus).
         personal_space: gap, metres, the ``collide`` reward asks for between two people's
             body discs (0 = only contact is penalised).
         start_separation: a new episode starts at least this far, metres, from the other
@@ -207,14 +207,18 @@ class WalkEnv(VecEnv):
     def _rng(self, i: int) -> np.random.Generator:
         return np.random.default_rng([self.cfg.seed, self.cfg.agent_offset + i, int(self.episodes[i])])
 
+    def _mates(self, i: int) -> np.ndarray:
+        """Indices of the other agents sharing agent ``i``'s scene instance."""
+        mates = np.flatnonzero(self.group == self.group[i])
+        return mates[mates != i]
+
     def _reset_agent(self, i: int, others: Optional[np.ndarray] = None) -> None:
         """New episode for agent ``i``; ``others`` (A, 2): pelvises of the other people of its
         scene (default: all of them where they stand now) to start ``start_separation`` away from."""
         rng = self._rng(i)
         ps = self.scenes[self.scene_of[self.group[i]]]
         if others is None:
-            mates = np.flatnonzero(self.group == self.group[i])
-            others = pelvis_xy(self.seed_m[mates[mates != i], -1], self.g)
+            others = pelvis_xy(self.seed_m[self._mates(i), -1], self.g)
         for _ in range(START_TRIES):
             task = ps.sample_start_goal(seed=int(rng.integers(2**31)), min_dist=self.cfg.min_goal_dist,
                                         max_dist=self.cfg.max_goal_dist)
@@ -257,7 +261,7 @@ class WalkEnv(VecEnv):
 
     def reset(self) -> np.ndarray:
         for i in range(self.num_envs):
-            mates = np.flatnonzero(self.group == self.group[i])
+            mates = self._mates(i)
             self._reset_agent(i, pelvis_xy(self.seed_m[mates[mates < i], -1], self.g))  # those placed already
         return self._observe()
 

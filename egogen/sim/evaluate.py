@@ -27,9 +27,7 @@ import torch
 
 from egogen.motion.evaluate import foot_metrics
 from egogen.sim.env import FPS, EnvConfig, WalkEnv
-from egogen.sim.rewards import FOOT_MARKERS, MarkerGroups, pelvis_xy
-
-BODY_RADIUS = 0.25
+from egogen.sim.rewards import BODY_RADIUS, FOOT_MARKERS, MarkerGroups, pelvis_xy
 
 
 def episode_metrics(markers: np.ndarray, g: MarkerGroups, ps, goal: np.ndarray, success: bool,

@@ -17,6 +17,7 @@ import numpy as np
 FOOT_MARKERS = ("LHEE", "LTOE", "LMT1", "LMT5", "RHEE", "RTOE", "RMT1", "RMT5")
 SKATE_SPEED = 0.075  # m/s a foot in contact may slide (EgoGen / DIMOS)
 FLOOR_HEIGHT = 0.02  # m, target height of the lowest foot marker (EgoGen)
+BODY_RADIUS = 0.25  # m, radius of a person's pelvis disc: two people touch closer than 2 x this
 
 DEFAULT_WEIGHTS = {"skate": 0.3, "floor": 0.1, "face": 0.1, "look": 0.3, "goal": 5.0, "progress": 1.0,
                    "pene": 1.0, "collide": 1.0, "prior": 0.1}
@@ -96,7 +97,7 @@ def pelvis_xy(markers: np.ndarray, g: MarkerGroups) -> np.ndarray:
 
 
 def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev_dist: np.ndarray, fps: float,
-                 sdf=None, others_xy: Optional[np.ndarray] = None, radius: float = 0.25,
+                 sdf=None, others_xy: Optional[np.ndarray] = None, radius: float = BODY_RADIUS,
                  goal_radius: float = 0.2, latents: Optional[np.ndarray] = None,
                  sdf_values: Optional[np.ndarray] = None, personal_space: float = 0.0) -> dict[str, np.ndarray]:
     """All reward terms of one primitive step.
