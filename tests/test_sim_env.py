@@ -171,3 +171,47 @@ def test_new_episodes_start_away_from_the_other_people(parts):
 
     assert least_gap(1.0) >= 1.0
     assert least_gap(0.0) < 1.0  # eight people in an apartment: without the rule some start close
+
+
+def test_the_social_observation_gives_the_nearest_people_in_the_body_frame(parts):
+    from egogen.sim.env import SOCIAL_FEATS, SOCIAL_RANGE, place_markers
+
+    cfg = EnvConfig(scenes=("floor",), num_agents=4, agents_per_scene=4, auto_reset=False, social=2)
+    env = WalkEnv(cfg, *parts)
+    plain = WalkEnv(EnvConfig(scenes=("floor",), num_agents=4, agents_per_scene=4, auto_reset=False), *parts)
+    assert env.observation_space.shape[0] == plain.observation_space.shape[0] + 2 * SOCIAL_FEATS
+    env.reset()
+    # agent 0 at the origin facing +x; agent 1 2 m ahead walking towards it at 1 m/s;
+    # agent 2 standing 3 m to its left; agent 3 out of range
+    frames = lambda xy, heading, v: np.stack([place_markers(env.seed_pose, np.asarray(xy) - np.asarray(v) / 30,
+                                                            heading),
+                                              place_markers(env.seed_pose, xy, heading)])
+    env.assign(0, frames((0.0, 0.0), 0.0, (0.0, 0.0)), np.array([[5.0, 0.0]]))
+    env.assign(1, frames((2.0, 0.0), np.pi, (-1.0, 0.0)), np.array([[-5.0, 0.0]]))
+    env.assign(2, frames((0.0, 3.0), 0.0, (0.0, 0.0)), np.array([[5.0, 3.0]]))
+    env.assign(3, frames((0.0, -(SOCIAL_RANGE + 1)), 0.0, (0.0, 0.0)), np.array([[5.0, -7.0]]))
+    social = env.observe()[:, -2 * SOCIAL_FEATS:].reshape(4, 2, SOCIAL_FEATS)
+    near, second = social[0]
+    # canonical frame: +y forward, +x to the right of the body (the left is -x)
+    assert np.allclose(near[:2], (0.0, 2.0), atol=0.05) and np.allclose(near[2:4], (0.0, -1.0), atol=0.05)
+    assert near[4] == pytest.approx(1 / (1 + 1.5), abs=0.02) and near[5] == 1
+    assert np.allclose(second[:2], (-3.0, 0.0), atol=0.05) and np.allclose(second[2:4], 0, atol=1e-3)
+    assert second[5] == 1
+    # agent 3's nearest (agent 0) is 7 m away: out of range, both slots empty
+    assert not social[3].any()
+    # agent 1 faces -x: agent 0 is straight ahead of it (from agent 1's first seed frame, 3 cm
+    # further back), and approaches at 1 m/s (agent 1's own speed)
+    assert np.allclose(social[1, 0, :2], (0.0, 2.03), atol=0.05) and np.allclose(social[1, 0, 2:4], (0, -1), atol=0.05)
+
+
+def test_a_policy_gets_the_environment_it_was_trained_with(parts):
+    from types import SimpleNamespace
+
+    from egogen.sim.env import match_policy
+
+    cfg = EnvConfig(scenes=("floor",), num_agents=2, agents_per_scene=2)
+    for social in (0, 3):
+        trained = WalkEnv(EnvConfig(scenes=("floor",), num_agents=2, agents_per_scene=2, social=social), *parts)
+        assert match_policy(cfg, trained).social == social
+    with pytest.raises(ValueError, match="retrain"):
+        match_policy(cfg, SimpleNamespace(observation_space=SimpleNamespace(shape=(100,))))

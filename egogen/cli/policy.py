@@ -39,6 +39,9 @@ def train_policy_cmd(
                                             help="Shares of --steps for the curriculum stages open floor, "
                                             "boxes, apartment, crowds (default 0.2,0.3,0.3,0.2)."),
     seed: int = typer.Option(0, "--seed", help="Run seed (same seed, same policy)."),
+    social: int = typer.Option(0, "--social", min=0,
+                               help="Nearest other people whose positions and velocities the policy observes "
+                               "(0: it sees people only in its depth grid)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
     motion_dir: Optional[Path] = typer.Option(None, "--motion", help="Motion-model folder (default: shipped)."),
 ) -> None:
@@ -53,6 +56,7 @@ def train_policy_cmd(
 
     motion, body = _models(motion_dir)
     cfg = TrainConfig(total_steps=steps, num_agents=agents, seed=seed)
+    cfg.env = replace(cfg.env, social=social)
     if scene:
         cfg.curriculum = (Stage(scene, (scene,), crowd, 1.0),)
     elif fractions:

@@ -19,7 +19,10 @@ target, and success means the pelvis within ``goal_radius`` of the final goal.
 Observation per agent (float32): the 2 seed frames' markers in the canonical frame of the
 first (2 x 67 x 3); the target waypoint and the final goal in that frame (x, y, cos, sin of
 the bearing, 1 / (1 + d) each); the ego-depth grid from the eyes scaled to [-1, 1]
-(:mod:`egogen.sim.sensing`); the remaining-time fraction.
+(:mod:`egogen.sim.sensing`); the remaining-time fraction; then, with ``EnvConfig.social`` = S >
+0, the S nearest other people of the scene within ``SOCIAL_RANGE`` (:meth:`WalkEnv.social_features`:
+position and velocity relative to the agent in its canonical frame, closeness, presence; a
+slot with nobody in it is all zeros). EgoGen's policy saw no people at all.
 """
 
 from __future__ import annotations
@@ -35,12 +38,15 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from egogen.motion.rollout import canonical_frame_t, rollout
 from egogen.scene import Capsules, load_scene
-from egogen.sim.rewards import DEFAULT_WEIGHTS, MarkerGroups, head_forward, pelvis_xy, reward_terms, total_reward
+from egogen.sim.rewards import (BODY_RADIUS, DEFAULT_WEIGHTS, MarkerGroups, head_forward, pelvis_xy, reward_terms,
+                                total_reward)
 from egogen.sim.sensing import SensingConfig, ego_depth, normalise_depth
 
 FPS = 30.0
 START_TRIES = 20  # start samples tried for a start away from the other people
 EYE_DROP = 0.07  # m, eyes sit this far below the mean of the four head markers
+SOCIAL_RANGE = 6.0  # m, people further away than this are left out of the social observation
+SOCIAL_FEATS = 6  # per person: x, y, vx, vy (canonical frame), 1 / (1 + gap), present
 
 
 @dataclass
@@ -66,6 +72,10 @@ class EnvConfig:
             body discs (0 = only contact is penalised).
         start_separation: a new episode starts at least this far, metres, from the other
             people of its scene (resampled up to ``START_TRIES`` times).
+        social: nearest other people given to the policy directly (positions and velocities,
+            :meth:`WalkEnv.social_features`), 0 = none (they are then seen only in the depth
+            grid). Changes the observation size: a policy works only with the value it was
+            trained with (:func:`match_policy`).
         weights: reward weights (``egogen.sim.rewards.DEFAULT_WEIGHTS``).
         sensing: the ego-depth ray grid.
         seed: run seed; agent i's k-th episode draws from (seed, agent_offset + i, k).
@@ -92,11 +102,40 @@ class EnvConfig:
     terminate_on_collision: bool = False
     personal_space: float = 0.0
     start_separation: float = 1.0
+    social: int = 0
     weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     sensing: SensingConfig = SensingConfig()
     seed: int = 0
     agent_offset: int = 0
     reproject: float = 0.5
+
+
+def base_obs_dim(cfg: EnvConfig) -> int:
+    """Observation size without the social slots: seed markers, goal features, depth grid, time."""
+    return 2 * 67 * 3 + 10 + cfg.sensing.num_rays + 1
+
+
+def match_policy(cfg: EnvConfig, policy) -> EnvConfig:
+    """``cfg`` with ``social`` set to what ``policy`` (anything with an ``observation_space``,
+    e.g. an SB3 PPO) was trained with, read from its observation size; ``cfg`` itself for a
+    policy without an observation space (a hand-written test policy).
+
+    Raises:
+        ValueError: the size fits no number of social slots with ``cfg``'s sensing grid (the
+            policy was trained with another grid or egogen version).
+    """
+    from dataclasses import replace
+
+    if getattr(policy, "observation_space", None) is None:
+        return cfg
+    size = int(policy.observation_space.shape[0])
+    social, rest = divmod(size - base_obs_dim(cfg), SOCIAL_FEATS)
+    if social < 0 or rest:
+        raise ValueError(f"the policy takes observations of size {size}, which fits no egogen walking "
+                         f"environment with this sensing grid ({base_obs_dim(cfg)} + {SOCIAL_FEATS} per "
+                         "person seen): it was trained with another sensing grid or egogen version; retrain "
+                         "it with `egogen train-policy`")
+    return replace(cfg, social=social)
 
 
 @functools.lru_cache(maxsize=2)
@@ -179,7 +218,7 @@ class WalkEnv(VecEnv):
         self.agents_in = {spec: np.flatnonzero([self.scene_of[gg] == spec for gg in self.group])
                           for spec in dict.fromkeys(self.scene_of)}
         self.latent = self.cvae.cfg.latent
-        obs_dim = 2 * 67 * 3 + 10 + cfg.sensing.num_rays + 1
+        obs_dim = base_obs_dim(cfg) + SOCIAL_FEATS * cfg.social
         super().__init__(N, gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32),
                          gym.spaces.Box(-4.0, 4.0, (self.latent,), np.float32))
         self.seed_m = np.zeros((N, 2, 67, 3))
@@ -287,7 +326,39 @@ class WalkEnv(VecEnv):
         goal_feat = np.concatenate(feats, 1)
         depth = normalise_depth(self._sense(), self.cfg.sensing).reshape(N, -1)
         remaining = 1.0 - self.steps / self.budget
-        return np.concatenate([local.reshape(N, -1), goal_feat, depth, remaining[:, None]], 1).astype(np.float32)
+        parts = [local.reshape(N, -1), goal_feat, depth, remaining[:, None]]
+        if self.cfg.social:
+            parts.append(self.social_features(R[:, :2, :2], o[:, :2]).reshape(N, -1))
+        return np.concatenate(parts, 1).astype(np.float32)
+
+    def social_features(self, R: np.ndarray, o: np.ndarray) -> np.ndarray:
+        """(N, S, 6) the ``cfg.social`` = S nearest other people of each agent's scene.
+
+        Per person, in the agent's canonical frame (rotation ``R`` (N, 2, 2) world -> columns,
+        origin ``o`` (N, 2) world xy, metres; +y forward): pelvis position x, y (metres), pelvis
+        velocity relative to the agent's x, y (m/s, from the two seed frames, 30 Hz),
+        ``1 / (1 + gap)`` with gap = distance - two body radii (>= 0; 1 = touching) and 1 for
+        present. Nearest first; slots beyond the people within ``SOCIAL_RANGE`` are zeros.
+        """
+        N, S, K = self.num_envs, self.cfg.social, self.cfg.agents_per_scene
+        out = np.zeros((N, S, SOCIAL_FEATS))
+        if K == 1:
+            return out
+        pel = pelvis_xy(self.seed_m, self.g)  # (N, 2, 2): the two seed frames
+        vel = (pel[:, 1] - pel[:, 0]) * FPS
+        pos_o = self._others(pel[:, 1:])[:, 0]  # (N, K-1, 2)
+        vel_o = self._others(vel[:, None])[:, 0]
+        rel = np.einsum("nji,naj->nai", R, pos_o - o[:, None])
+        rvel = np.einsum("nji,naj->nai", R, vel_o - vel[:, None])
+        d = np.linalg.norm(pos_o - pel[:, 1:], axis=-1)  # (N, K-1)
+        order = np.argsort(d, axis=1, kind="stable")[:, :S]
+        d = np.take_along_axis(d, order, axis=1)
+        rel, rvel = (np.take_along_axis(a, order[..., None], axis=1) for a in (rel, rvel))
+        seen = d <= SOCIAL_RANGE
+        feats = np.concatenate([rel, rvel, (1.0 / (1.0 + np.clip(d - 2 * BODY_RADIUS, 0, None)))[..., None],
+                                np.ones_like(d)[..., None]], axis=-1) * seen[..., None]
+        out[:, :feats.shape[1]] = feats
+        return out
 
     def _sense(self) -> np.ndarray:
         cur = self.seed_m[:, -1]

@@ -91,9 +91,10 @@ def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agent
         dict with ``metrics`` (means over episodes), ``episodes`` (per-episode dicts) and,
         with ``record``, ``trajectories`` (list of (goal, (T, 67, 3) markers)).
     """
-    from egogen.sim.env import standing_markers
+    from egogen.sim.env import match_policy, standing_markers
 
-    cfg = replace(cfg or EnvConfig(), scenes=(scene,), num_agents=agents, agents_per_scene=agents, seed=seed)
+    cfg = match_policy(replace(cfg or EnvConfig(), scenes=(scene,), num_agents=agents, agents_per_scene=agents,
+                               seed=seed), policy)
     env = WalkEnv(cfg, motion, standing_markers(body), body.markers.names, body=body)
     g, ps = env.g, env.scenes[scene]
     obs = env.reset()

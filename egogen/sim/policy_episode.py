@@ -325,7 +325,7 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
     from egogen.body import load_body_model
     from egogen.motion.checkpoint import load_motion_models
     from egogen.render.camera import load_rig
-    from egogen.sim.env import EnvConfig, WalkEnv, place_markers, standing_markers
+    from egogen.sim.env import EnvConfig, WalkEnv, match_policy, place_markers, standing_markers
     from egogen.sim.rewards import pelvis_xy
     from egogen.sim.search import search_latents
 
@@ -352,13 +352,9 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
     K = num_people
     max_steps = max(1, int((max_duration_s * FPS - SEED_FRAMES) // PRIMITIVE_FRAMES))
     # each leg gets the time budget the policy was trained with (its remaining-time input)
-    cfg = EnvConfig(scenes=(scene_spec,), num_agents=K, agents_per_scene=K, auto_reset=False,
-                    max_steps=leg_steps, seed=int(seed), reproject=reproject)
+    cfg = match_policy(EnvConfig(scenes=(scene_spec,), num_agents=K, agents_per_scene=K, auto_reset=False,
+                                 max_steps=leg_steps, seed=int(seed), reproject=reproject), policy)
     env = WalkEnv(cfg, motion, standing_markers(body), body.markers.names, scenes={scene_spec: ps}, body=body)
-    if tuple(policy.observation_space.shape) != tuple(env.observation_space.shape):
-        raise ValueError(f"the policy takes observations of size {policy.observation_space.shape[0]}, the "
-                         f"environment gives {env.observation_space.shape[0]}: it was trained with another "
-                         "sensing grid or egogen version; retrain it with `egogen train-policy`")
 
     def leg(i: int, from_xy: np.ndarray) -> tuple[np.ndarray, int]:
         """Waypoints of person i's current leg and its time budget (primitives)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from egogen.sim.env import EnvConfig, WalkEnv, standing_markers
+from egogen.sim.env import EnvConfig, WalkEnv, match_policy, standing_markers
 from egogen.sim.rewards import pelvis_xy
 
 __all__ = ["record_crowd", "save_crowd_video"]
@@ -37,8 +37,8 @@ def record_crowd(policy, motion, body, scene: str, agents: int = 4, seed: int = 
     """
     import torch
 
-    cfg = replace(cfg or EnvConfig(), scenes=(scene,), num_agents=agents, agents_per_scene=agents, seed=seed,
-                  auto_reset=False, max_steps=max_steps)
+    cfg = match_policy(replace(cfg or EnvConfig(), scenes=(scene,), num_agents=agents, agents_per_scene=agents,
+                               seed=seed, auto_reset=False, max_steps=max_steps), policy)
     env = WalkEnv(cfg, motion, standing_markers(body), body.markers.names, body=body)
     obs = env.reset()
     tracks = [[env.seed_m[i]] for i in range(agents)]
