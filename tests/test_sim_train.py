@@ -43,3 +43,20 @@ def test_tiny_training_run_writes_policy_logs_and_resumes(tmp_path, body):
 def test_resume_without_a_run_is_a_clear_error(tmp_path, body):
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         train_policy(tmp_path / "empty", untrained_motion(body), body, _cfg(64), resume=True)
+
+
+def test_reward_weights_from_the_command_line_are_checked():
+    from typer.testing import CliRunner
+
+    from egogen.cli import app
+    from egogen.sim.rewards import DEFAULT_WEIGHTS
+    from egogen.sim.train import parse_weights
+
+    w = parse_weights(["collide=3", "skate = 1.5"])
+    assert w == dict(DEFAULT_WEIGHTS, collide=3.0, skate=1.5)
+    with pytest.raises(ValueError, match="no reward term 'colide'.*collide"):
+        parse_weights(["colide=3"])
+    with pytest.raises(ValueError, match="NAME=NUMBER"):
+        parse_weights(["collide=lots"])
+    result = CliRunner().invoke(app, ["train-policy", "--weight", "colide=3"])
+    assert result.exit_code == 2 and "no reward term" in result.output

@@ -42,6 +42,15 @@ def train_policy_cmd(
     social: int = typer.Option(0, "--social", min=0,
                                help="Nearest other people whose positions and velocities the policy observes "
                                "(0: it sees people only in its depth grid)."),
+    personal_space: float = typer.Option(0.0, "--personal-space", min=0.0,
+                                         help="Metres of gap the crowding reward asks for between two people's "
+                                         "0.25 m body discs (0: only contact is penalised)."),
+    end_on_collision: bool = typer.Option(False, "--end-on-collision",
+                                          help="End an episode (no goal bonus) when the person bumps into "
+                                          "another one."),
+    weight: Optional[list[str]] = typer.Option(None, "--weight", metavar="TERM=W",
+                                               help="Reward weight, repeatable, e.g. --weight collide=3 "
+                                               "(terms: skate floor face look goal progress pene collide prior)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
     motion_dir: Optional[Path] = typer.Option(None, "--motion", help="Motion-model folder (default: shipped)."),
 ) -> None:
@@ -52,11 +61,15 @@ def train_policy_cmd(
     """
     from dataclasses import replace
 
-    from egogen.sim.train import Stage, TrainConfig, train_policy
+    from egogen.sim.train import Stage, TrainConfig, parse_weights, train_policy
 
-    motion, body = _models(motion_dir)
     cfg = TrainConfig(total_steps=steps, num_agents=agents, seed=seed)
-    cfg.env = replace(cfg.env, social=social)
+    try:
+        weights = parse_weights(weight or [], cfg.env.weights)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--weight")
+    cfg.env = replace(cfg.env, social=social, personal_space=personal_space, terminate_on_collision=end_on_collision,
+                      weights=weights)
     if scene:
         cfg.curriculum = (Stage(scene, (scene,), crowd, 1.0),)
     elif fractions:
@@ -68,6 +81,7 @@ def train_policy_cmd(
             raise typer.BadParameter(f"--stage-fractions needs {len(cfg.curriculum)} non-negative numbers, "
                                      "e.g. 0.2,0.3,0.3,0.2")
         cfg.curriculum = tuple(replace(st, fraction=x) for st, x in zip(cfg.curriculum, f))
+    motion, body = _models(motion_dir)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                   TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task("training", total=steps)

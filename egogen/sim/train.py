@@ -17,7 +17,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -59,6 +59,28 @@ class TrainConfig:
     net_arch: tuple[int, ...] = (256, 256)
     curriculum: tuple[Stage, ...] = DEFAULT_CURRICULUM
     env: EnvConfig = field(default_factory=EnvConfig)
+
+
+def parse_weights(items: Sequence[str], base: Optional[dict] = None) -> dict:
+    """Reward weights from ``NAME=VALUE`` items (``--weight collide=3``) over ``base``
+    (default :data:`~egogen.sim.rewards.DEFAULT_WEIGHTS`).
+
+    Raises:
+        ValueError: an item is not ``NAME=NUMBER`` or names no reward term; the message lists them.
+    """
+    from egogen.sim.rewards import DEFAULT_WEIGHTS
+
+    out = dict(DEFAULT_WEIGHTS if base is None else base)
+    for item in items:
+        name, _, value = item.partition("=")
+        name = name.strip()
+        if name not in DEFAULT_WEIGHTS:
+            raise ValueError(f"{item!r}: no reward term {name!r}; the terms are {', '.join(DEFAULT_WEIGHTS)}")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise ValueError(f"{item!r}: give a weight as NAME=NUMBER, e.g. collide=3") from None
+    return out
 
 
 def _stage_env(cfg: TrainConfig, stage: Stage, motion, seed_pose, names, stage_index: int, body=None) -> WalkEnv:
