@@ -35,6 +35,11 @@ def test_tiny_training_run_writes_policy_logs_and_resumes(tmp_path, body):
     # resume: a longer budget continues the finished run in its last stage instead of starting over
     more = train_policy(tmp_path, motion, body, _cfg(512), resume=True)
     assert more["timesteps"] >= 512 and more["stage"] == 2
+    # the log keeps the rows written before the resume, then goes on
+    after_rows = list(csv.DictReader(open(tmp_path / "progress.csv")))
+    steps = [int(float(r["time/total_timesteps"])) for r in after_rows]
+    assert [r["time/total_timesteps"] for r in after_rows[:len(rows)]] == [r["time/total_timesteps"] for r in rows]
+    assert steps == sorted(steps) and steps[-1] >= 512 and len(after_rows) > len(rows)
     after = PPO.load(tmp_path / "policy.zip", device="cpu")
     w0, w1 = (m.policy.state_dict()["action_net.weight"] for m in (model, after))
     assert not (w0 == w1).all()  # it trained on
@@ -60,3 +65,16 @@ def test_reward_weights_from_the_command_line_are_checked():
         parse_weights(["collide=lots"])
     result = CliRunner().invoke(app, ["train-policy", "--weight", "colide=3"])
     assert result.exit_code == 2 and "no reward term" in result.output
+
+
+def test_resuming_with_another_observation_is_a_clear_error_that_keeps_the_run(tmp_path, body):
+    from dataclasses import replace
+
+    motion = untrained_motion(body)
+    train_policy(tmp_path, motion, body, _cfg(128))
+    saved = (tmp_path / "config.json").read_text()
+    other = _cfg(256)
+    other.env = replace(other.env, social=2)
+    with pytest.raises(ValueError, match="cannot resume.*social"):
+        train_policy(tmp_path, motion, body, other, resume=True)
+    assert (tmp_path / "config.json").read_text() == saved  # the run's options are not overwritten

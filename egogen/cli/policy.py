@@ -91,7 +91,7 @@ def train_policy_cmd(
 
         try:
             state = train_policy(out, motion, body, cfg, resume=resume, progress=report)
-        except FileNotFoundError as e:
+        except (FileNotFoundError, ValueError) as e:
             console.print(f"[red]error:[/red] {e}")
             raise typer.Exit(2)
     console.print(f"done: {state['timesteps']} steps in {state['wall_s'] / 60:.1f} min -> {out / 'policy.zip'}")

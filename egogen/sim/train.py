@@ -83,6 +83,21 @@ def parse_weights(items: Sequence[str], base: Optional[dict] = None) -> dict:
     return out
 
 
+def _csv_logger(out: Path, keep: bool):
+    """SB3 logger writing ``out/progress.csv``; with ``keep`` (resume) the rows already there
+    stay (SB3 opens the file with "w+", which would drop the log of the run so far)."""
+    from stable_baselines3.common.logger import CSVOutputFormat, Logger
+
+    path = out / "progress.csv"
+    old = path.read_text() if keep and path.is_file() else ""
+    fmt = CSVOutputFormat(str(path))
+    if old.strip():
+        fmt.file.write(old if old.endswith("\n") else old + "\n")
+        fmt.file.flush()
+        fmt.keys = old.splitlines()[0].split(fmt.separator)  # new columns extend this header
+    return Logger(folder=str(out), output_formats=[fmt])
+
+
 def _stage_env(cfg: TrainConfig, stage: Stage, motion, seed_pose, names, stage_index: int, body=None) -> WalkEnv:
     env_cfg = replace(cfg.env, scenes=stage.scenes, num_agents=cfg.num_agents,
                       agents_per_scene=stage.agents_per_scene, seed=cfg.seed * 1000 + stage_index)
@@ -133,9 +148,9 @@ def train_policy(out: Path, motion, body, cfg: TrainConfig = TrainConfig(), resu
         The final ``state.json`` content (stage, timesteps, wall time).
     Raises:
         FileNotFoundError: ``resume`` without a previous run in ``out``.
+        ValueError: ``resume`` with options that change the observation (e.g. ``env.social``).
     """
     from stable_baselines3 import PPO
-    from stable_baselines3.common.logger import configure
 
     torch.set_num_threads(1)  # small networks: one thread is ~5x faster than two here
     out = Path(out)
@@ -147,11 +162,10 @@ def train_policy(out: Path, motion, body, cfg: TrainConfig = TrainConfig(), resu
         state = json.loads((out / "state.json").read_text())
         if state["stage"] >= len(cfg.curriculum) and state["timesteps"] < cfg.total_steps:
             state["stage"] = len(cfg.curriculum) - 1  # a finished run extended: more of its last stage
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1, default=str))
     seed_pose, names = standing_markers(body), body.markers.names
     budgets = np.round(np.cumsum([s.fraction for s in cfg.curriculum]) / sum(s.fraction for s in cfg.curriculum)
                        * cfg.total_steps).astype(int)
-    logger = configure(str(out), ["csv"])
+    logger = _csv_logger(out, keep=resume)
     model = None
     t0 = time.time() - state["wall_s"]
     for si in range(state["stage"], len(cfg.curriculum)):
@@ -159,13 +173,18 @@ def train_policy(out: Path, motion, body, cfg: TrainConfig = TrainConfig(), resu
         env = _stage_env(cfg, stage, motion, seed_pose, names, si, body)
         if model is None:
             if resume:
-                model = PPO.load(out / "policy.zip", env=env, device="cpu")
+                try:
+                    model = PPO.load(out / "policy.zip", env=env, device="cpu")
+                except ValueError as e:  # SB3: observation / action spaces do not match
+                    raise ValueError(f"cannot resume {out}: {e}; resume with the options the run was started "
+                                     f"with (see {out / 'config.json'}, e.g. env.social for --social)") from e
             else:
                 model = PPO("MlpPolicy", env, learning_rate=cfg.learning_rate, n_steps=cfg.n_steps,
                             batch_size=cfg.batch_size, n_epochs=cfg.n_epochs, gamma=0.99, gae_lambda=0.95,
                             clip_range=0.1, ent_coef=0.01, vf_coef=1.0, max_grad_norm=0.5, target_kl=0.02,
                             policy_kwargs={"net_arch": list(cfg.net_arch)}, seed=cfg.seed, device="cpu")
             model.set_logger(logger)
+            (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1, default=str))
         else:
             model.set_env(env)
         while state["timesteps"] < budgets[si]:
