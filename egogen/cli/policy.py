@@ -49,8 +49,9 @@ def train_policy_cmd(
                                           help="End an episode (no goal bonus) when the person bumps into "
                                           "another one."),
     weight: Optional[list[str]] = typer.Option(None, "--weight", metavar="TERM=W",
-                                               help="Reward weight, repeatable, e.g. --weight collide=3 "
-                                               "(terms: skate floor face look goal progress pene collide prior)."),
+                                               help="Reward weight, repeatable, e.g. --weight collide=3 --weight "
+                                               "skate=1 (a name that is no reward term is an error that lists "
+                                               "them; docs/policy.md)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
     motion_dir: Optional[Path] = typer.Option(None, "--motion", help="Motion-model folder (default: shipped)."),
 ) -> None:

@@ -28,7 +28,7 @@ slot with nobody in it is all zeros). EgoGen's policy saw no people at all.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional, Sequence
 
 import gymnasium as gym
@@ -110,6 +110,12 @@ class EnvConfig:
     reproject: float = 0.5
 
 
+def _in_frame(R: np.ndarray, o: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """World xy points (N, ..., 2) in each agent's horizontal canonical frame: R^T (xy - o), with
+    R (N, 2, 2) the frame's axes as columns and o (N, 2) its origin, metres."""
+    return np.einsum("nji,n...j->n...i", R, xy - o.reshape(len(o), *([1] * (xy.ndim - 2)), 2))
+
+
 def base_obs_dim(cfg: EnvConfig) -> int:
     """Observation size without the social slots: seed markers, goal features, depth grid, time."""
     return 2 * 67 * 3 + 10 + cfg.sensing.num_rays + 1
@@ -124,15 +130,13 @@ def match_policy(cfg: EnvConfig, policy) -> EnvConfig:
         ValueError: the size fits no number of social slots with ``cfg``'s sensing grid (the
             policy was trained with another grid or egogen version).
     """
-    from dataclasses import replace
-
     if getattr(policy, "observation_space", None) is None:
         return cfg
-    size = int(policy.observation_space.shape[0])
-    social, rest = divmod(size - base_obs_dim(cfg), SOCIAL_FEATS)
+    size, base = int(policy.observation_space.shape[0]), base_obs_dim(cfg)
+    social, rest = divmod(size - base, SOCIAL_FEATS)
     if social < 0 or rest:
         raise ValueError(f"the policy takes observations of size {size}, which fits no egogen walking "
-                         f"environment with this sensing grid ({base_obs_dim(cfg)} + {SOCIAL_FEATS} per "
+                         f"environment with this sensing grid ({base} + {SOCIAL_FEATS} per "
                          "person seen): it was trained with another sensing grid or egogen version; retrain "
                          "it with `egogen train-policy`")
     return replace(cfg, social=social)
@@ -319,7 +323,7 @@ class WalkEnv(VecEnv):
         local = np.einsum("nji,ntmj->ntmi", R, self.seed_m - o[:, None, None])
         feats = []
         for xy in (self.target(), self.goal):
-            g_loc = np.einsum("nji,nj->ni", R[:, :2, :2], xy - o[:, :2])
+            g_loc = _in_frame(R[:, :2, :2], o[:, :2], xy)
             d = np.linalg.norm(g_loc, axis=1)
             feats.append(np.stack([g_loc[:, 0], g_loc[:, 1], g_loc[:, 0] / np.maximum(d, 1e-6),
                                    g_loc[:, 1] / np.maximum(d, 1e-6), 1.0 / (1.0 + d)], axis=1))
@@ -346,10 +350,9 @@ class WalkEnv(VecEnv):
             return out
         pel = pelvis_xy(self.seed_m, self.g)  # (N, 2, 2): the two seed frames
         vel = (pel[:, 1] - pel[:, 0]) * FPS
-        pos_o = self._others(pel[:, 1:])[:, 0]  # (N, K-1, 2)
-        vel_o = self._others(vel[:, None])[:, 0]
-        rel = np.einsum("nji,naj->nai", R, pos_o - o[:, None])
-        rvel = np.einsum("nji,naj->nai", R, vel_o - vel[:, None])
+        pos_o, vel_o = self._others(np.stack([pel[:, 1], vel], axis=1)).transpose(1, 0, 2, 3)  # (N, K-1, 2) each
+        rel = _in_frame(R, o, pos_o)
+        rvel = _in_frame(R, np.zeros_like(o), vel_o - vel[:, None])
         d = np.linalg.norm(pos_o - pel[:, 1:], axis=-1)  # (N, K-1)
         order = np.argsort(d, axis=1, kind="stable")[:, :S]
         d = np.take_along_axis(d, order, axis=1)
