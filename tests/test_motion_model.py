@@ -138,3 +138,38 @@ def test_posture_metrics_detect_a_fall():
     j[1, 3:, 12] = torch.tensor([0.5, 0.0, 0.95])  # second sequence topples
     r = posture_metrics(j)
     assert r["upright_fraction"] == 0.5 and r["pelvis_height_std_cm"] == pytest.approx(0.0)
+
+
+def test_prior_rollout_loss_is_zero_for_a_still_upright_person_and_grows_with_slide_tilt_and_sink(body):
+    from egogen.motion.physical import FOOT_MARKERS, contact_excess, prior_rollout_loss
+
+    names = body.markers.names
+    feet = [names.index(n) for n in FOOT_MARKERS]
+    T = 12
+    m = torch.zeros(1, 2 + T, 67, 3, requires_grad=False)
+    m[:, :, feet, 2] = 0.02
+    j = torch.zeros(1, T, 22, 3)
+    j[..., 0, 2] = 0.9
+    j[..., 12, 2] = 1.4
+    seed_pz = torch.tensor([0.9])
+    contact, posture = prior_rollout_loss(m, j, feet, 30.0, seed_pz)
+    assert float(contact) == 0.0 and float(posture) == 0.0
+    # the excesses are the DIMOS contact score's negative log: sliding at 0.5 m/s
+    slide = m.clone()
+    slide[:, :, feet, 0] = torch.arange(2 + T)[:, None] * 0.5 / 30
+    sp, ht = contact_excess(slide[:, :, feet], 30.0)
+    torch.testing.assert_close(sp, torch.full_like(sp, 0.5 - 0.075))
+    assert float(ht.abs().max()) == 0.0
+    assert float(prior_rollout_loss(slide, j, feet, 30.0, seed_pz)[0]) == pytest.approx(0.425, rel=1e-5)
+    # a floating foot (lowest marker 0.3 m up) and a tilted, sunk body are penalised, with gradients
+    float_m = m.clone()
+    float_m[:, :, feet, 2] = 0.3
+    assert float(prior_rollout_loss(float_m, j, feet, 30.0, seed_pz)[0]) == pytest.approx(0.25, rel=1e-5)
+    bad = j.clone().requires_grad_(True)
+    with torch.no_grad():
+        bad[:, 6:, 12] = torch.tensor([0.5, 0.0, 0.9])  # neck 60+ deg from vertical
+        bad[:, 6:, 0, 2] = 0.6  # pelvis 0.3 m below the seed
+    _, posture = prior_rollout_loss(m, bad, feet, 30.0, seed_pz)
+    assert float(posture) > 0.1
+    posture.backward()
+    assert float(bad.grad[:, 6:, 0, 2].abs().sum()) > 0

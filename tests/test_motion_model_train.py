@@ -44,9 +44,9 @@ def tiny(two_clips, body):
 
 
 def _tiny_cfg(**kw):
+    kw = {"rollout_epochs": 0, **kw}
     return TrainConfig(cvae=CVAEConfig(hidden=32, latent=8), regressor=RegressorConfig(hidden=32, blocks=1),
-                       cvae_epochs=6, cvae_lr=3e-3, rollout_epochs=0, regressor_epochs=2,
-                       checkpoint_every=2, **kw)
+                       cvae_epochs=6, cvae_lr=3e-3, regressor_epochs=2, checkpoint_every=2, **kw)
 
 
 def test_dataset_markers_feet_split_and_augmentation(tiny, body):
@@ -226,3 +226,43 @@ def test_regressor_only_run_needs_a_trained_cvae(tiny, body, tmp_path):
     cfg = _tiny_cfg(stages=("regressor",))
     with pytest.raises(FileNotFoundError, match="cvae.pt"):
         train_motion(tiny, body, tmp_path / "r", cfg)
+
+
+def test_rollout_stage_fine_tunes_the_cvae_in_out_and_lowers_the_prior_loss(tiny, body, tmp_path):
+    """--stages rollout starts from OUT/cvae.pt; the prior roll-outs' contact + posture loss falls."""
+    import shutil
+
+    from egogen.motion.physical import FOOT_MARKERS, prior_rollout_loss
+    from egogen.motion.rollout import rollout
+
+    torch.set_num_threads(1)
+    train_motion(tiny, body, tmp_path / "base", _tiny_cfg(seed=2, stages=("cvae",)))
+    cfg = _tiny_cfg(seed=2, stages=("rollout",), rollout_epochs=4, rollout_primitives=2, rollout_lr=3e-3,
+                    rollout_prior_weight=1.0, rollout_prior_primitives=3)
+    with pytest.raises(FileNotFoundError, match="cvae.pt"):
+        train_motion(tiny, body, tmp_path / "empty", cfg)
+    (tmp_path / "ft").mkdir()
+    shutil.copy(tmp_path / "base" / "cvae.pt", tmp_path / "ft" / "cvae.pt")
+    summary = train_motion(tiny, body, tmp_path / "ft", cfg)
+    assert "prior_contact" in summary["rollout"] and "cvae" not in summary
+
+    feet = [body.markers.names.index(n) for n in FOOT_MARKERS]
+    fr, _ = tiny.windows("train", stride=13, length=2)
+    seeds = torch.as_tensor(tiny.markers[fr])
+
+    def prior_loss(folder):
+        m = load_motion_models(folder)
+        z = torch.randn(len(seeds), 3, m.cvae.cfg.latent, generator=torch.Generator().manual_seed(9))
+        with torch.no_grad():
+            roll = rollout(m.cvae, m.marker_joints, seeds, 3, z=z)
+            c, p = prior_rollout_loss(roll, m.marker_joints(roll[:, 2:]), feet, 30.0,
+                                      m.marker_joints(seeds[:, 0])[:, 0, 2])
+        return float(c + p), m.cvae.state_dict()
+
+    before, w0 = prior_loss(tmp_path / "base")
+    after, w1 = prior_loss(tmp_path / "ft")
+    assert after < 0.8 * before
+    # fine-tuned, not retrained: the weights moved little relative to their size
+    diff = sum(float((w1[k] - w0[k]).norm()) for k in w0)
+    size = sum(float(w0[k].norm()) for k in w0)
+    assert 0 < diff < 0.5 * size

@@ -30,13 +30,12 @@ import torch
 from egogen.body.skeleton import JOINT_INDEX
 from egogen.motion.dataset import MotionDataset
 from egogen.motion.markers import MarkerBody
+from egogen.motion.physical import CONTACT_HEIGHT, FOOT_MARKERS, contact_excess, pelvis_neck_cos
 from egogen.motion.reproject import DEFAULT_ALPHA, SeedProjector
 from egogen.motion.rollout import primitive_windows, rollout
 
 __all__ = ["FOOT_MARKERS", "foot_metrics", "posture_metrics", "evaluate_motion", "heldout_seeds"]
 
-FOOT_MARKERS = ("LHEE", "LTOE", "LMT1", "LMT5", "RHEE", "RTOE", "RMT1", "RMT5")
-CONTACT_HEIGHT = 0.05
 FPS = 30.0
 
 
@@ -53,16 +52,14 @@ def foot_metrics(markers: torch.Tensor, names: tuple[str, ...], fps: float = FPS
     """
     idx = [names.index(n) for n in FOOT_MARKERS]
     f = markers[:, :, idx].double()
-    v = (f[:, 1:] - f[:, :-1]) * fps
-    hspeed = v[..., :2].norm(dim=-1)
-    speed = v.norm(dim=-1)
+    hspeed = ((f[:, 1:] - f[:, :-1]) * fps)[..., :2].norm(dim=-1)
     h = f[..., 2]
     contact = (h[:, 1:] < CONTACT_HEIGHT) & (h[:, :-1] < CONTACT_HEIGHT)
     skate = float((hspeed * contact).sum() / contact.sum().clamp(min=1)) * 100
-    hmin = h[:, 1:].min(dim=-1).values
-    score = torch.exp(-torch.relu(speed.min(dim=-1).values - 0.075)) * torch.exp(-torch.relu(hmin.abs() - 0.05))
+    speed_ex, height_ex = contact_excess(f, fps)
+    score = torch.exp(-speed_ex) * torch.exp(-height_ex)
     return {"foot_skating_cm_s": skate, "contact_score": float(score.mean()),
-            "min_foot_height_cm": float(hmin.mean() * 100)}
+            "min_foot_height_cm": float(h[:, 1:].min(dim=-1).values.mean() * 100)}
 
 
 def posture_metrics(joints: torch.Tensor) -> dict:
@@ -75,9 +72,7 @@ def posture_metrics(joints: torch.Tensor) -> dict:
         [0.4, 1.4] m), ``pelvis_height_m`` (mean).
     """
     pz = joints[..., JOINT_INDEX["pelvis"], 2]
-    axis = joints[..., JOINT_INDEX["neck"], :] - joints[..., JOINT_INDEX["pelvis"], :]
-    cos = axis[..., 2] / axis.norm(dim=-1).clamp(min=1e-9)
-    ok = (cos > np.cos(np.radians(45))) & (pz > 0.4) & (pz < 1.4)
+    ok = (pelvis_neck_cos(joints) > np.cos(np.radians(45))) & (pz > 0.4) & (pz < 1.4)
     return {"pelvis_height_std_cm": float(pz.std(dim=1).mean() * 100),
             "pelvis_height_drift_cm": float((pz[:, -1] - pz[:, 0]).abs().mean() * 100),
             "upright_fraction": float(ok.all(dim=1).double().mean()),

@@ -27,6 +27,7 @@ import numpy as np
 from egogen.body.skeleton import JOINT_NAMES
 from egogen.body.kinematics import smplx_fk
 from egogen.motion.mocap import Y_UP_TO_Z_UP
+from egogen.motion.physical import CONTACT_HEIGHT  # a foot lower than this is in contact (DIMOS)
 from egogen.rotations import kabsch, mat_to_aa, normalize, swing
 
 __all__ = ["RetargetResult", "retarget", "foot_metrics", "DEFAULT_SOLE_OFFSET", "FOOT_JOINTS"]
@@ -35,7 +36,6 @@ DEFAULT_SOLE_OFFSET = 0.03
 """Assumed height (m) of the lower rest foot joint above the sole when no rest mesh is given."""
 FOOT_JOINTS = {"left": (7, 10), "right": (8, 11)}  # (ankle, foot/toe-ball) SMPL-X ids
 BODY = slice(0, 22)
-CONTACT_HEIGHT = 0.05  # m above the floor: a foot lower than this is in contact (as DIMOS)
 
 
 @dataclass

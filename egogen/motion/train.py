@@ -4,7 +4,11 @@ Stages run in order (EgoGen "Motion-primitive C-VAE" and "Marker -> SMPL-X regre
 1. ``cvae``: primitives (2 + 13 frames, stride 2) of the training clips; Adam, LR flat for the
    first 20 % of epochs then linear decay to 5 % (EgoGen: flat 60 of 300 epochs).
 2. ``rollout``: chains of primitives where every later seed is the model's own prediction
-   re-canonicalised, loss against the ground truth (reduces drift).
+   re-canonicalised, loss against the ground truth (reduces drift); plus, with weight
+   ``rollout_prior_weight``, chains with latents drawn from the prior N(0, I), which have no
+   ground truth, penalised for feet that slide or leave the floor and for a body that tilts or
+   sinks (:func:`egogen.motion.physical.prior_rollout_loss`). Without a ``cvae`` stage in the
+   same run it fine-tunes ``out/cvae.pt``.
 3. ``regressor``: marker L1 through the body (:class:`MarkerBody`) of each iteration's
    estimate + 0.1 x L1 to the retargeted parameters (6D rotations, transl). Besides the mocap
    frames it sees markers it meets in use and mocap lacks (:func:`regressor_extra_markers`):
@@ -31,6 +35,7 @@ from egogen.motion.checkpoint import save_cvae, save_regressor
 from egogen.motion.cvae import CVAEConfig, MotionCVAE, cvae_loss
 from egogen.motion.dataset import MotionDataset
 from egogen.motion.markers import MarkerBody
+from egogen.motion.physical import FOOT_MARKERS, prior_rollout_loss
 from egogen.motion.regressor import MarkerRegressor, RegressorConfig, unpack
 from egogen.motion.rot6d import mat_to_rot6d
 from egogen.motion.rollout import MarkerJoints, _to_c, canonical_frame_t, primitive_windows, rollout
@@ -58,6 +63,8 @@ class TrainConfig:
     rollout_primitives: int = 4
     rollout_lr: float = 1e-4
     rollout_batch: int = 64
+    rollout_prior_weight: float = 0.1  # prior roll-outs' contact + posture loss (0 = GAMMA's stage only)
+    rollout_prior_primitives: int = 8  # primitives per prior roll-out
     regressor_epochs: int = 100
     regressor_lr: float = 1e-3
     regressor_batch: int = 512
@@ -97,6 +104,28 @@ def _cvae_data(ds: MotionDataset, split: str, stride: int) -> tuple[torch.Tensor
 def _rollout_data(ds: MotionDataset, K: int) -> torch.Tensor:
     fr, _ = ds.windows("train", stride=13, length=2 + 13 * K)
     return torch.as_tensor(ds.markers[fr])  # world (N, L, M, 3)
+
+
+def _prior_seeds(ds: MotionDataset) -> torch.Tensor:
+    """(N, 2, M, 3) world seed frame pairs of the prior roll-outs: every 13th training frame."""
+    fr, _ = ds.windows("train", stride=13, length=2)
+    return torch.as_tensor(ds.markers[fr])
+
+
+def _init_from(cvae: MotionCVAE, out: Path, dev) -> MarkerJoints:
+    """Load ``out/cvae.pt`` into ``cvae`` (a roll-out stage without a ``cvae`` stage fine-tunes
+    it); returns its :class:`MarkerJoints`."""
+    p = out / "cvae.pt"
+    if not p.is_file():
+        raise FileNotFoundError(f"the roll-out stage without the cvae stage fine-tunes {p}, which does not "
+                                "exist: run --stages cvae,rollout or copy a cvae.pt into the output folder")
+    from egogen.motion.checkpoint import load_motion_models
+
+    m = load_motion_models(out, device=str(dev))
+    if m.cvae.cfg != cvae.cfg:
+        raise ValueError(f"{p} has C-VAE sizes {m.cvae.cfg}, this run {cvae.cfg}")
+    cvae.load_state_dict(m.cvae.state_dict())
+    return m.marker_joints
 
 
 def _reg_data(ds: MotionDataset, split: str) -> dict[str, torch.Tensor]:
@@ -194,6 +223,21 @@ def regressor_loss(reg: MarkerRegressor, mb: MarkerBody, markers: torch.Tensor, 
     return loss, float(err.detach())
 
 
+def _prior_terms(cvae: MotionCVAE, mj: MarkerJoints, seeds: torch.Tensor, foot_index: list[int],
+                 cfg: "TrainConfig", epoch: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Contact and posture losses of ``cfg.rollout_batch`` roll-outs of
+    ``cfg.rollout_prior_primitives`` primitives with z ~ N(0, I) from random training seeds; seeds
+    and latents come from a generator seeded by (run seed, epoch, batch), so runs and resumes
+    repeat them."""
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 3 * 10_007 + epoch * 4_099 + batch)
+    pick = torch.randint(0, len(seeds), (cfg.rollout_batch,), generator=g)
+    z = torch.randn(cfg.rollout_batch, cfg.rollout_prior_primitives, cvae.cfg.latent, generator=g)
+    seed = seeds[pick.to(seeds.device)]
+    roll = rollout(cvae, mj, seed, cfg.rollout_prior_primitives, z=z.to(seeds.device))
+    pz = mj(seed[:, 0])[:, 0, 2]
+    return prior_rollout_loss(roll, mj(roll[:, 2:]), foot_index, 30.0, pz)
+
+
 def _trained_cvae(cvae: MotionCVAE, mj: MarkerJoints, out: Path, cfg: "TrainConfig", dev):
     """The C-VAE whose roll-outs the regressor learns from: the one trained in this run, or
     ``out/cvae.pt`` when the run trains only the regressor (``--stages regressor``)."""
@@ -241,6 +285,9 @@ def train_motion(ds: MotionDataset, body, out: Path, cfg: TrainConfig = TrainCon
     fr_all = ds.sequences("train")
     idx = np.concatenate([np.arange(ds.seq_start[s], ds.seq_start[s + 1], 3) for s in fr_all])
     mj = MarkerJoints.fit(ds.markers[idx], ds.joints[idx]).to(dev)
+    if "rollout" in cfg.stages and "cvae" not in cfg.stages:
+        mj = _init_from(cvae, out, dev)
+    foot_index = [body.markers.names.index(n) for n in FOOT_MARKERS]
     opt_c = torch.optim.Adam(cvae.parameters(), lr=cfg.cvae_lr)
     opt_r = torch.optim.Adam(reg.parameters(), lr=cfg.regressor_lr)
     state_path = out / "train_state.pt"
@@ -287,7 +334,7 @@ def train_motion(ds: MotionDataset, body, out: Path, cfg: TrainConfig = TrainCon
                     raise ValueError("no training primitives (clips shorter than 15 frames at 30 Hz?)")
                 data = (stage, h.to(dev), f.to(dev))
             elif stage == "rollout":
-                data = (stage, _rollout_data(ds, cfg.rollout_primitives).to(dev))
+                data = (stage, _rollout_data(ds, cfg.rollout_primitives).to(dev), _prior_seeds(ds).to(dev))
             else:
                 d = {k: v.to(dev) for k, v in _reg_data(ds, "train").items()}
                 src, src_mj = _trained_cvae(cvae, mj, out, cfg, dev)
@@ -324,10 +371,15 @@ def train_motion(ds: MotionDataset, body, out: Path, cfg: TrainConfig = TrainCon
                     rec = (pred[:, 2:] - seq[:, 2:]).abs().mean()
                     diff = (torch.diff(pred[:, 1:], dim=1) - torch.diff(seq[:, 1:], dim=1)).abs().mean()
                     loss = rec + cfg.w_diff * diff
+                    parts = {"rec": float(rec.detach())}
+                    if cfg.rollout_prior_weight > 0:
+                        contact, posture = _prior_terms(cvae, mj, data[2], foot_index, cfg, epoch, n)
+                        loss = loss + cfg.rollout_prior_weight * (contact + posture)
+                        parts.update(prior_contact=float(contact.detach()), prior_posture=float(posture.detach()))
                     opt_c.zero_grad()
                     loss.backward()
                     opt_c.step()
-                    for k, v in {"loss": float(loss.detach()), "rec": float(rec.detach())}.items():
+                    for k, v in {"loss": float(loss.detach()), **parts}.items():
                         sums[k] = sums.get(k, 0.0) + v
                     n += 1
             else:
