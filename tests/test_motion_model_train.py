@@ -44,9 +44,9 @@ def tiny(two_clips, body):
 
 
 def _tiny_cfg(**kw):
-    kw = {"rollout_epochs": 0, **kw}
+    kw = {"cvae_epochs": 6, "rollout_epochs": 0, "prior_epochs": 0, **kw}
     return TrainConfig(cvae=CVAEConfig(hidden=32, latent=8), regressor=RegressorConfig(hidden=32, blocks=1),
-                       cvae_epochs=6, cvae_lr=3e-3, regressor_epochs=2, checkpoint_every=2, **kw)
+                       cvae_lr=3e-3, regressor_epochs=2, checkpoint_every=2, **kw)
 
 
 def test_dataset_markers_feet_split_and_augmentation(tiny, body):
@@ -140,7 +140,8 @@ def test_cli_train_eval_show(two_clips, tmp_path, monkeypatch):
     monkeypatch.setenv("EGOGEN_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
     r = CliRunner().invoke(app, ["train-motion", "--bvh-dir", str(two_clips), "--out", str(out),
-                                 "--epochs", "1", "--rollout-epochs", "1", "--regressor-epochs", "1"])
+                                 "--epochs", "1", "--rollout-epochs", "1", "--prior-epochs", "1",
+                                 "--regressor-epochs", "1"])
     assert r.exit_code == 0, r.output
     assert (out / "cvae.pt").is_file() and (out / "regressor.pt").is_file()
     r = CliRunner().invoke(app, ["eval-motion", "--checkpoint", str(out), "--bvh-dir", str(two_clips),
@@ -228,8 +229,8 @@ def test_regressor_only_run_needs_a_trained_cvae(tiny, body, tmp_path):
         train_motion(tiny, body, tmp_path / "r", cfg)
 
 
-def test_rollout_stage_fine_tunes_the_cvae_in_out_and_lowers_the_prior_loss(tiny, body, tmp_path):
-    """--stages rollout starts from OUT/cvae.pt; the prior roll-outs' contact + posture loss falls."""
+def test_prior_stage_fine_tunes_the_cvae_in_out_and_lowers_the_prior_loss(tiny, body, tmp_path):
+    """--stages prior starts from OUT/cvae.pt; the prior roll-outs' contact + posture loss falls."""
     import shutil
 
     from egogen.motion.physical import FOOT_MARKERS, prior_rollout_loss
@@ -237,14 +238,14 @@ def test_rollout_stage_fine_tunes_the_cvae_in_out_and_lowers_the_prior_loss(tiny
 
     torch.set_num_threads(1)
     train_motion(tiny, body, tmp_path / "base", _tiny_cfg(seed=2, stages=("cvae",)))
-    cfg = _tiny_cfg(seed=2, stages=("rollout",), rollout_epochs=4, rollout_primitives=2, rollout_lr=3e-3,
-                    rollout_prior_weight=1.0, rollout_prior_primitives=3)
+    cfg = _tiny_cfg(seed=2, stages=("prior",), prior_epochs=4, rollout_primitives=2, rollout_lr=3e-3,
+                    prior_weight=1.0, prior_primitives=3)
     with pytest.raises(FileNotFoundError, match="cvae.pt"):
         train_motion(tiny, body, tmp_path / "empty", cfg)
     (tmp_path / "ft").mkdir()
     shutil.copy(tmp_path / "base" / "cvae.pt", tmp_path / "ft" / "cvae.pt")
     summary = train_motion(tiny, body, tmp_path / "ft", cfg)
-    assert "prior_contact" in summary["rollout"] and "cvae" not in summary
+    assert "prior_contact" in summary["prior"] and "cvae" not in summary and "rollout" not in summary
 
     feet = [body.markers.names.index(n) for n in FOOT_MARKERS]
     fr, _ = tiny.windows("train", stride=13, length=2)
@@ -266,3 +267,25 @@ def test_rollout_stage_fine_tunes_the_cvae_in_out_and_lowers_the_prior_loss(tiny
     diff = sum(float((w1[k] - w0[k]).norm()) for k in w0)
     size = sum(float(w0[k].norm()) for k in w0)
     assert 0 < diff < 0.5 * size
+
+
+def test_resume_inside_the_prior_stage_repeats_its_random_roll_outs(tiny, body, tmp_path):
+    torch.set_num_threads(1)
+    cfg = _tiny_cfg(seed=4, stages=("cvae", "rollout", "prior"), cvae_epochs=2, rollout_epochs=2, prior_epochs=4,
+                    rollout_primitives=2, prior_primitives=2)
+    full = train_motion(tiny, body, tmp_path / "full", cfg)
+
+    class Stop(Exception):
+        pass
+
+    def stop(stage, ep, total, m):
+        if stage == "prior" and ep == 3:  # after the checkpoint at epoch 2
+            raise Stop
+
+    with pytest.raises(Stop):
+        train_motion(tiny, body, tmp_path / "part", cfg, on_epoch=stop)
+    st = torch.load(tmp_path / "part" / "train_state.pt", weights_only=False)
+    assert st["stage_name"] == "prior" and st["epoch"] == 2
+    resumed = train_motion(tiny, body, tmp_path / "part", cfg, resume=True)
+    assert resumed["prior"]["prior_contact"] == full["prior"]["prior_contact"]
+    assert resumed["prior"]["loss"] == full["prior"]["loss"]

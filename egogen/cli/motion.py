@@ -35,19 +35,20 @@ def train_motion_cmd(
     out: Path = typer.Option(Path("runs/motion"), "--out", help="Output folder (checkpoints, log)."),
     epochs: int = typer.Option(100, "--epochs", help="C-VAE epochs (primitives, stride 2)."),
     rollout_epochs: int = typer.Option(20, "--rollout-epochs", help="Roll-out fine-tuning epochs (0 = skip)."),
-    rollout_prior_weight: float = typer.Option(0.1, "--rollout-prior-weight", min=0.0,
-                                               help="Roll-out stage: weight of the foot-contact and posture "
-                                               "loss on roll-outs with random latents z ~ N(0, I) (0 = "
-                                               "GAMMA's ground-truth roll-outs only; docs/motion.md)."),
-    rollout_prior_primitives: int = typer.Option(8, "--rollout-prior-primitives", min=1,
-                                                 help="Primitives per random roll-out of that loss."),
+    prior_epochs: int = typer.Option(10, "--prior-epochs",
+                                     help="Prior stage epochs: the roll-out loss plus a foot-contact and posture "
+                                     "loss on roll-outs with random latents z ~ N(0, I) (docs/motion.md)."),
+    prior_weight: float = typer.Option(0.1, "--prior-weight", min=0.0,
+                                       help="Weight of that contact + posture loss."),
+    prior_primitives: int = typer.Option(8, "--prior-primitives", min=1,
+                                         help="Primitives per random roll-out of the prior stage."),
     regressor_epochs: int = typer.Option(100, "--regressor-epochs", help="Marker -> SMPL-X regressor epochs."),
     kl_weight: float = typer.Option(0.01, "--kl-weight",
                                     help="Weight of the robust KL term (EgoGen 1.0 collapses the latent on "
                                     "metre-scale markers; see docs/motion.md)."),
-    stages: str = typer.Option("cvae,rollout,regressor", "--stages",
-                               help="Comma-separated stages to run: 'regressor' retrains only it, 'rollout' "
-                               "fine-tunes the cvae.pt already in --out."),
+    stages: str = typer.Option("cvae,rollout,prior,regressor", "--stages",
+                               help="Comma-separated stages to run: 'regressor' retrains only it; 'rollout' or "
+                               "'prior' without 'cvae' fine-tune the cvae.pt already in --out."),
     seed: int = typer.Option(0, "--seed", help="Run seed (same seed, same result on the same machine)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/train_state.pt."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
@@ -79,7 +80,7 @@ def train_motion_cmd(
                   f"({time.time() - t0:.1f} s; cache {cache}); held out: {', '.join(ds.held_out)}")
     cfg = TrainConfig(seed=seed, cvae_epochs=epochs, rollout_epochs=rollout_epochs,
                       regressor_epochs=regressor_epochs, w_kl=kl_weight,
-                      rollout_prior_weight=rollout_prior_weight, rollout_prior_primitives=rollout_prior_primitives,
+                      prior_epochs=prior_epochs, prior_weight=prior_weight, prior_primitives=prior_primitives,
                       stages=stage_list)
     meta = {"acknowledgement": ACK, "clips": ds.clips, "body": body.source,
             "data": {"frames": int(ds.markers.shape[0]), "sequences": len(ds.seq_clip), **ds.report}}
@@ -99,8 +100,7 @@ def train_motion_cmd(
         except (FileNotFoundError, ValueError) as e:
             console.print(f"[red]error:[/red] {e}")
             raise typer.Exit(2)
-    written = [f"{out}/{f}" for st, f in (("cvae", "cvae.pt"), ("rollout", "cvae.pt"), ("regressor", "regressor.pt"))
-               if st in stage_list]
+    written = [f"{out}/{'regressor.pt' if st == 'regressor' else 'cvae.pt'}" for st in stage_list]
     console.print(f"done in {summary['wall_s']:.0f} s -> {', '.join(dict.fromkeys(written))}")
     typer.echo(json.dumps(summary, indent=2))
 

@@ -4,12 +4,15 @@ Stages run in order (EgoGen "Motion-primitive C-VAE" and "Marker -> SMPL-X regre
 1. ``cvae``: primitives (2 + 13 frames, stride 2) of the training clips; Adam, LR flat for the
    first 20 % of epochs then linear decay to 5 % (EgoGen: flat 60 of 300 epochs).
 2. ``rollout``: chains of primitives where every later seed is the model's own prediction
-   re-canonicalised, loss against the ground truth (reduces drift); plus, with weight
-   ``rollout_prior_weight``, chains with latents drawn from the prior N(0, I), which have no
-   ground truth, penalised for feet that slide or leave the floor and for a body that tilts or
-   sinks (:func:`egogen.motion.physical.prior_rollout_loss`). Without a ``cvae`` stage in the
-   same run it fine-tunes ``out/cvae.pt``.
-3. ``regressor``: marker L1 through the body (:class:`MarkerBody`) of each iteration's
+   re-canonicalised, loss against the ground truth (reduces drift).
+3. ``prior``: the ``rollout`` loss plus, with weight ``prior_weight``, chains with latents
+   drawn from the prior N(0, I), which have no ground truth, penalised for feet that slide or
+   leave the floor and for a body that tilts or sinks
+   (:func:`egogen.motion.physical.prior_rollout_loss`). It starts from the roll-out-tuned
+   model: on a model whose own chains still drift the prior loss dominates and costs
+   reconstruction (model card). A run with ``rollout`` or ``prior`` but no ``cvae`` stage
+   fine-tunes ``out/cvae.pt``.
+4. ``regressor``: marker L1 through the body (:class:`MarkerBody`) of each iteration's
    estimate + 0.1 x L1 to the retargeted parameters (6D rotations, transl). Besides the mocap
    frames it sees markers it meets in use and mocap lacks (:func:`regressor_extra_markers`):
    C-VAE roll-outs from training seeds (the markers simulated people are made of, which no
@@ -43,7 +46,8 @@ from egogen.rotations import aa_to_mat
 
 __all__ = ["TrainConfig", "train_motion", "STAGES"]
 
-STAGES = ("cvae", "rollout", "regressor")
+STAGES = ("cvae", "rollout", "prior", "regressor")
+_STAGES_V1 = ("cvae", "rollout", "regressor")
 
 
 @dataclass
@@ -63,8 +67,9 @@ class TrainConfig:
     rollout_primitives: int = 4
     rollout_lr: float = 1e-4
     rollout_batch: int = 64
-    rollout_prior_weight: float = 0.1  # prior roll-outs' contact + posture loss (0 = GAMMA's stage only)
-    rollout_prior_primitives: int = 8  # primitives per prior roll-out
+    prior_epochs: int = 10
+    prior_weight: float = 0.1  # weight of the prior roll-outs' contact + posture loss
+    prior_primitives: int = 8  # primitives per prior roll-out
     regressor_epochs: int = 100
     regressor_lr: float = 1e-3
     regressor_batch: int = 512
@@ -226,14 +231,14 @@ def regressor_loss(reg: MarkerRegressor, mb: MarkerBody, markers: torch.Tensor, 
 def _prior_terms(cvae: MotionCVAE, mj: MarkerJoints, seeds: torch.Tensor, foot_index: list[int],
                  cfg: "TrainConfig", epoch: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Contact and posture losses of ``cfg.rollout_batch`` roll-outs of
-    ``cfg.rollout_prior_primitives`` primitives with z ~ N(0, I) from random training seeds; seeds
+    ``cfg.prior_primitives`` primitives with z ~ N(0, I) from random training seeds; seeds
     and latents come from a generator seeded by (run seed, epoch, batch), so runs and resumes
     repeat them."""
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 3 * 10_007 + epoch * 4_099 + batch)
     pick = torch.randint(0, len(seeds), (cfg.rollout_batch,), generator=g)
-    z = torch.randn(cfg.rollout_batch, cfg.rollout_prior_primitives, cvae.cfg.latent, generator=g)
+    z = torch.randn(cfg.rollout_batch, cfg.prior_primitives, cvae.cfg.latent, generator=g)
     seed = seeds[pick.to(seeds.device)]
-    roll = rollout(cvae, mj, seed, cfg.rollout_prior_primitives, z=z.to(seeds.device))
+    roll = rollout(cvae, mj, seed, cfg.prior_primitives, z=z.to(seeds.device))
     pz = mj(seed[:, 0])[:, 0, 2]
     return prior_rollout_loss(roll, mj(roll[:, 2:]), foot_index, 30.0, pz)
 
@@ -241,7 +246,7 @@ def _prior_terms(cvae: MotionCVAE, mj: MarkerJoints, seeds: torch.Tensor, foot_i
 def _trained_cvae(cvae: MotionCVAE, mj: MarkerJoints, out: Path, cfg: "TrainConfig", dev):
     """The C-VAE whose roll-outs the regressor learns from: the one trained in this run, or
     ``out/cvae.pt`` when the run trains only the regressor (``--stages regressor``)."""
-    if cfg.regressor_rollout_primitives <= 0 or {"cvae", "rollout"} & set(cfg.stages):
+    if cfg.regressor_rollout_primitives <= 0 or {"cvae", "rollout", "prior"} & set(cfg.stages):
         return cvae, mj
     p = out / "cvae.pt"
     if not p.is_file():
@@ -285,7 +290,7 @@ def train_motion(ds: MotionDataset, body, out: Path, cfg: TrainConfig = TrainCon
     fr_all = ds.sequences("train")
     idx = np.concatenate([np.arange(ds.seq_start[s], ds.seq_start[s + 1], 3) for s in fr_all])
     mj = MarkerJoints.fit(ds.markers[idx], ds.joints[idx]).to(dev)
-    if "rollout" in cfg.stages and "cvae" not in cfg.stages:
+    if {"rollout", "prior"} & set(cfg.stages) and "cvae" not in cfg.stages:
         mj = _init_from(cvae, out, dev)
     foot_index = [body.markers.names.index(n) for n in FOOT_MARKERS]
     opt_c = torch.optim.Adam(cvae.parameters(), lr=cfg.cvae_lr)
@@ -301,7 +306,10 @@ def train_motion(ds: MotionDataset, body, out: Path, cfg: TrainConfig = TrainCon
         opt_c.load_state_dict(st["opt_cvae"])
         opt_r.load_state_dict(st["opt_regressor"])
         torch.set_rng_state(st["torch_rng"])
-        stage_i, epoch, summary, wall0 = st["stage"], st["epoch"], st["summary"], st["wall_s"]
+        # the stage is stored by name (an index stored by earlier releases counts the 3 stages they had)
+        name = st.get("stage_name") or (*_STAGES_V1, "done")[st["stage"]]
+        stage_i = STAGES.index(name) if name in STAGES else len(STAGES)
+        epoch, summary, wall0 = st["epoch"], st["summary"], st["wall_s"]
     from egogen.motion.evaluate import heldout_seeds
 
     meta = {**(meta or {}), "train_config": cfg.to_dict(), "held_out": ds.held_out,
@@ -314,10 +322,11 @@ def train_motion(ds: MotionDataset, body, out: Path, cfg: TrainConfig = TrainCon
         torch.save({"cvae": cvae.state_dict(), "regressor": reg.state_dict(),
                     "opt_cvae": opt_c.state_dict(), "opt_regressor": opt_r.state_dict(),
                     "torch_rng": torch.get_rng_state(), "stage": si, "epoch": ep,
+                    "stage_name": STAGES[si] if si < len(STAGES) else "done",
                     "summary": summary, "wall_s": wall0 + time.time() - t0}, state_path.with_suffix(".tmp"))
         state_path.with_suffix(".tmp").replace(state_path)
 
-    totals = (cfg.cvae_epochs, cfg.rollout_epochs, cfg.regressor_epochs)
+    totals = (cfg.cvae_epochs, cfg.rollout_epochs, cfg.prior_epochs, cfg.regressor_epochs)
     data = None
     unknown = set(cfg.stages) - set(STAGES)
     if unknown:
@@ -333,7 +342,7 @@ def train_motion(ds: MotionDataset, body, out: Path, cfg: TrainConfig = TrainCon
                 if len(h) == 0:
                     raise ValueError("no training primitives (clips shorter than 15 frames at 30 Hz?)")
                 data = (stage, h.to(dev), f.to(dev))
-            elif stage == "rollout":
+            elif stage in ("rollout", "prior"):
                 data = (stage, _rollout_data(ds, cfg.rollout_primitives).to(dev), _prior_seeds(ds).to(dev))
             else:
                 d = {k: v.to(dev) for k, v in _reg_data(ds, "train").items()}
@@ -361,7 +370,7 @@ def train_motion(ds: MotionDataset, body, out: Path, cfg: TrainConfig = TrainCon
                     for k, v in {"loss": float(loss.detach()), **parts}.items():
                         sums[k] = sums.get(k, 0.0) + v
                     n += 1
-            elif stage == "rollout":
+            elif stage in ("rollout", "prior"):
                 for g in opt_c.param_groups:
                     g["lr"] = cfg.rollout_lr * _lr_factor(epoch, total)
                 cvae.train()
@@ -372,9 +381,9 @@ def train_motion(ds: MotionDataset, body, out: Path, cfg: TrainConfig = TrainCon
                     diff = (torch.diff(pred[:, 1:], dim=1) - torch.diff(seq[:, 1:], dim=1)).abs().mean()
                     loss = rec + cfg.w_diff * diff
                     parts = {"rec": float(rec.detach())}
-                    if cfg.rollout_prior_weight > 0:
+                    if stage == "prior":
                         contact, posture = _prior_terms(cvae, mj, data[2], foot_index, cfg, epoch, n)
-                        loss = loss + cfg.rollout_prior_weight * (contact + posture)
+                        loss = loss + cfg.prior_weight * (contact + posture)
                         parts.update(prior_contact=float(contact.detach()), prior_posture=float(posture.detach()))
                     opt_c.zero_grad()
                     loss.backward()
@@ -408,7 +417,7 @@ def train_motion(ds: MotionDataset, body, out: Path, cfg: TrainConfig = TrainCon
                 checkpoint(stage_i, epoch)
         # stage finished: export
         m = {**meta, "wall_s": wall0 + time.time() - t0, "summary": summary}
-        if stage in ("cvae", "rollout"):
+        if stage != "regressor":
             save_cvae(out / "cvae.pt", cvae, mj, m)
         else:
             save_regressor(out / "regressor.pt", reg, m)
