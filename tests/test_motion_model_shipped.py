@@ -27,7 +27,7 @@ def test_shipped_checkpoint_rolls_out_upright_with_feet_on_the_floor():
     names = load_body_model(num_betas=16).markers.names
     feet = foot_metrics(roll, names)
     assert -2.0 < feet["min_foot_height_cm"] < 8.0  # the lower foot stays near z = 0
-    assert feet["contact_score"] > 0.8
+    assert feet["contact_score"] > 0.95  # issue 4's target for random roll-outs (the prior stage)
     # the body moves (not frozen): pelvis travels during 8.7 s
     pel = models.marker_joints(roll)[:, :, 0, :2]
     assert float((pel[:, -1] - pel[:, 0]).norm(dim=-1).mean()) > 0.5
