@@ -44,9 +44,9 @@ def tiny(two_clips, body):
 
 
 def _tiny_cfg(**kw):
-    kw = {"cvae_epochs": 6, "rollout_epochs": 0, "prior_epochs": 0, **kw}
+    kw = {"cvae_epochs": 6, "rollout_epochs": 0, "prior_epochs": 0, "regressor_epochs": 2, **kw}
     return TrainConfig(cvae=CVAEConfig(hidden=32, latent=8), regressor=RegressorConfig(hidden=32, blocks=1),
-                       cvae_lr=3e-3, regressor_epochs=2, checkpoint_every=2, **kw)
+                       cvae_lr=3e-3, checkpoint_every=2, **kw)
 
 
 def test_dataset_markers_feet_split_and_augmentation(tiny, body):
@@ -289,3 +289,29 @@ def test_resume_inside_the_prior_stage_repeats_its_random_roll_outs(tiny, body, 
     resumed = train_motion(tiny, body, tmp_path / "part", cfg, resume=True)
     assert resumed["prior"]["prior_contact"] == full["prior"]["prior_contact"]
     assert resumed["prior"]["loss"] == full["prior"]["loss"]
+
+
+def test_a_train_state_of_the_three_stage_release_resumes_in_the_right_stage(tiny, body, tmp_path):
+    """States saved before the prior stage existed store the stage as an index into
+    (cvae, rollout, regressor); index 2 must resume the regressor, not the prior stage."""
+    torch.set_num_threads(1)
+    cfg = _tiny_cfg(seed=5, stages=("cvae", "regressor"), cvae_epochs=2, regressor_epochs=4)
+    full = train_motion(tiny, body, tmp_path / "full", cfg)
+
+    class Stop(Exception):
+        pass
+
+    def stop(stage, ep, total, m):
+        if stage == "regressor" and ep == 3:  # after the checkpoint at epoch 2
+            raise Stop
+
+    with pytest.raises(Stop):
+        train_motion(tiny, body, tmp_path / "old", cfg, on_epoch=stop)
+    p = tmp_path / "old" / "train_state.pt"
+    st = torch.load(p, weights_only=False)
+    del st["stage_name"]
+    st["stage"] = 2  # the old index of the regressor stage
+    torch.save(st, p)
+    resumed = train_motion(tiny, body, tmp_path / "old", cfg, resume=True)
+    assert "prior" not in resumed
+    assert resumed["regressor"]["marker_err_mm"] == full["regressor"]["marker_err_mm"]
