@@ -1,9 +1,9 @@
 """Physical plausibility of marker motion: foot contact (DIMOS) and posture, per frame.
 
 One definition serves two users: evaluation turns the per-frame excesses into scores
-(:func:`egogen.motion.evaluate.foot_metrics`, ``posture_metrics``) and the roll-out training
-stage turns them into losses on random roll-outs (:func:`prior_rollout_loss`, used by
-:mod:`egogen.motion.train`). DIMOS contact score (Zhao et al., "Synthesizing Diverse Human
+(:func:`egogen.motion.evaluate.foot_metrics`, ``posture_metrics``) and the C-VAE's prior
+training stage turns them into losses on random roll-outs (:func:`prior_rollout_loss`, via
+:func:`egogen.motion.train.prior_chain_loss`). DIMOS contact score (Zhao et al., "Synthesizing Diverse Human
 Motions in 3D Indoor Scenes", ICCV 2023, locomotion evaluation) =
 mean over frames of ``exp(-speed_excess) * exp(-height_excess)``, so
 ``speed_excess + height_excess`` is its negative log per frame.
@@ -54,7 +54,7 @@ def pelvis_neck_cos(joints: torch.Tensor) -> torch.Tensor:
 def prior_rollout_loss(markers: torch.Tensor, joints: torch.Tensor, foot_index: list[int], fps: float,
                        seed_pelvis_z: torch.Tensor, max_tilt_deg: float = 30.0,
                        pelvis_band: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
-    """Losses of a roll-out with latents drawn from the prior (egogen's roll-out stage).
+    """Losses of a roll-out with latents drawn from the prior (egogen's prior training stage).
 
     The C-VAE's posterior roll-outs are trained against mocap; its *prior* roll-outs, which the
     policy's latents start from and ``egogen eval-motion`` measures, have no ground truth.

@@ -34,17 +34,19 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from egogen.body.skeleton import JOINT_INDEX
 from egogen.motion.checkpoint import save_cvae, save_regressor
 from egogen.motion.cvae import CVAEConfig, MotionCVAE, cvae_loss
 from egogen.motion.dataset import MotionDataset
 from egogen.motion.markers import MarkerBody
 from egogen.motion.physical import FOOT_MARKERS, prior_rollout_loss
 from egogen.motion.regressor import MarkerRegressor, RegressorConfig, unpack
+from egogen.motion.resample import TARGET_FPS
 from egogen.motion.rot6d import mat_to_rot6d
 from egogen.motion.rollout import MarkerJoints, _to_c, canonical_frame_t, primitive_windows, rollout
 from egogen.rotations import aa_to_mat
 
-__all__ = ["TrainConfig", "train_motion", "STAGES"]
+__all__ = ["TrainConfig", "train_motion", "prior_chain_loss", "STAGES"]
 
 STAGES = ("cvae", "rollout", "prior", "regressor")
 _STAGES_V1 = ("cvae", "rollout", "regressor")
@@ -117,16 +119,29 @@ def _prior_seeds(ds: MotionDataset) -> torch.Tensor:
     return torch.as_tensor(ds.markers[fr])
 
 
-def _init_from(cvae: MotionCVAE, out: Path, dev) -> MarkerJoints:
-    """Load ``out/cvae.pt`` into ``cvae`` (a roll-out stage without a ``cvae`` stage fine-tunes
-    it); returns its :class:`MarkerJoints`."""
+def _out_cvae(out: Path, dev, why: str):
+    """The motion models of ``out/cvae.pt``, which a run without the ``cvae`` stage needs.
+
+    Raises:
+        FileNotFoundError: no ``out/cvae.pt``; ``why`` says what needed it.
+    """
     p = out / "cvae.pt"
     if not p.is_file():
-        raise FileNotFoundError(f"the roll-out stage without the cvae stage fine-tunes {p}, which does not "
-                                "exist: run --stages cvae,rollout or copy a cvae.pt into the output folder")
+        raise FileNotFoundError(f"{why} {p}, which does not exist: train the C-VAE first (--stages "
+                                "cvae,rollout,prior,...) or copy a cvae.pt into the output folder")
     from egogen.motion.checkpoint import load_motion_models
 
-    m = load_motion_models(out, device=str(dev))
+    return load_motion_models(out, device=str(dev))
+
+
+def _init_from(cvae: MotionCVAE, out: Path, dev) -> MarkerJoints:
+    """Load ``out/cvae.pt`` into ``cvae`` (a roll-out or prior stage without a ``cvae`` stage
+    fine-tunes it); returns its :class:`MarkerJoints`.
+
+    Raises:
+        FileNotFoundError: no ``out/cvae.pt``; ValueError: its sizes differ from ``cvae``'s.
+    """
+    m = _out_cvae(out, dev, "the roll-out and prior stages without the cvae stage fine-tune")
     if m.cvae.cfg != cvae.cfg:
         raise ValueError(f"{p} has C-VAE sizes {m.cvae.cfg}, this run {cvae.cfg}")
     cvae.load_state_dict(m.cvae.state_dict())
@@ -228,19 +243,34 @@ def regressor_loss(reg: MarkerRegressor, mb: MarkerBody, markers: torch.Tensor, 
     return loss, float(err.detach())
 
 
+def prior_chain_loss(cvae: MotionCVAE, mj: MarkerJoints, seed: torch.Tensor, z: torch.Tensor,
+                     foot_index: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The prior stage's loss of one batch of chains (egogen; no EgoGen equivalent).
+
+    Args:
+        cvae, mj: the C-VAE and its :class:`MarkerJoints`.
+        seed: (B, 2, M, 3) world seed markers (metres, Z up).
+        z: (B, K, latent) latents, one per primitive (drawn from N(0, I) in training).
+        foot_index: indices of :data:`~egogen.motion.physical.FOOT_MARKERS` among the M markers.
+    Returns:
+        ``contact``, ``posture`` scalars of :func:`egogen.motion.physical.prior_rollout_loss` for the
+        chained roll-out at 30 Hz, pelvis band around the first seed frame's pelvis height.
+        Differentiable in the C-VAE's weights.
+    """
+    roll = rollout(cvae, mj, seed, z.shape[1], z=z)
+    pz = mj(seed[:, 0])[:, JOINT_INDEX["pelvis"], 2]
+    return prior_rollout_loss(roll, mj(roll[:, 2:]), foot_index, TARGET_FPS, pz)
+
+
 def _prior_terms(cvae: MotionCVAE, mj: MarkerJoints, seeds: torch.Tensor, foot_index: list[int],
                  cfg: "TrainConfig", epoch: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Contact and posture losses of ``cfg.rollout_batch`` roll-outs of
-    ``cfg.prior_primitives`` primitives with z ~ N(0, I) from random training seeds; seeds
-    and latents come from a generator seeded by (run seed, epoch, batch), so runs and resumes
-    repeat them."""
+    """:func:`prior_chain_loss` of ``cfg.rollout_batch`` chains of ``cfg.prior_primitives``
+    primitives with z ~ N(0, I) from random training seeds; seeds and latents come from a
+    generator seeded by (run seed, epoch, batch), so runs and resumes repeat them."""
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 3 * 10_007 + epoch * 4_099 + batch)
     pick = torch.randint(0, len(seeds), (cfg.rollout_batch,), generator=g)
     z = torch.randn(cfg.rollout_batch, cfg.prior_primitives, cvae.cfg.latent, generator=g)
-    seed = seeds[pick.to(seeds.device)]
-    roll = rollout(cvae, mj, seed, cfg.prior_primitives, z=z.to(seeds.device))
-    pz = mj(seed[:, 0])[:, 0, 2]
-    return prior_rollout_loss(roll, mj(roll[:, 2:]), foot_index, 30.0, pz)
+    return prior_chain_loss(cvae, mj, seeds[pick.to(seeds.device)], z.to(seeds.device), foot_index)
 
 
 def _trained_cvae(cvae: MotionCVAE, mj: MarkerJoints, out: Path, cfg: "TrainConfig", dev):
@@ -248,14 +278,7 @@ def _trained_cvae(cvae: MotionCVAE, mj: MarkerJoints, out: Path, cfg: "TrainConf
     ``out/cvae.pt`` when the run trains only the regressor (``--stages regressor``)."""
     if cfg.regressor_rollout_primitives <= 0 or {"cvae", "rollout", "prior"} & set(cfg.stages):
         return cvae, mj
-    p = out / "cvae.pt"
-    if not p.is_file():
-        raise FileNotFoundError(f"the regressor learns from C-VAE roll-outs but {p} does not exist: train the "
-                                "C-VAE first (--stages cvae,rollout,regressor) or copy a cvae.pt into the "
-                                "output folder")
-    from egogen.motion.checkpoint import load_motion_models
-
-    m = load_motion_models(out, device=str(dev))
+    m = _out_cvae(out, dev, "the regressor learns from the roll-outs of")
     return m.cvae, m.marker_joints
 
 
@@ -343,7 +366,8 @@ def train_motion(ds: MotionDataset, body, out: Path, cfg: TrainConfig = TrainCon
                     raise ValueError("no training primitives (clips shorter than 15 frames at 30 Hz?)")
                 data = (stage, h.to(dev), f.to(dev))
             elif stage in ("rollout", "prior"):
-                data = (stage, _rollout_data(ds, cfg.rollout_primitives).to(dev), _prior_seeds(ds).to(dev))
+                seeds = _prior_seeds(ds).to(dev) if stage == "prior" else None
+                data = (stage, _rollout_data(ds, cfg.rollout_primitives).to(dev), seeds)
             else:
                 d = {k: v.to(dev) for k, v in _reg_data(ds, "train").items()}
                 src, src_mj = _trained_cvae(cvae, mj, out, cfg, dev)
