@@ -49,6 +49,21 @@ def _tiny_cfg(**kw):
                        cvae_lr=3e-3, checkpoint_every=2, **kw)
 
 
+class _Stop(Exception):
+    pass
+
+
+def _killed(tiny, body, out, cfg, stage, epoch):
+    """Run ``cfg`` into ``out`` and kill it when ``stage`` finishes ``epoch`` (before that
+    epoch's checkpoint)."""
+    def stop(st, ep, total, m):
+        if st == stage and ep == epoch:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train_motion(tiny, body, out, cfg, on_epoch=stop)
+
+
 def test_dataset_markers_feet_split_and_augmentation(tiny, body):
     ds = tiny
     assert len(ds.seq_clip) == 2 * 2 * 2  # clips x shapes x (original, mirrored)
@@ -116,18 +131,9 @@ def test_tiny_training_lowers_the_loss_and_is_deterministic(tiny, body, tmp_path
 def test_resume_continues_the_same_run(tiny, body, tmp_path):
     torch.set_num_threads(1)
     full = train_motion(tiny, body, tmp_path / "full", _tiny_cfg(seed=1))
-    # an interrupted run: stop after 4 C-VAE epochs (checkpoint at 4), then resume
+    # an interrupted run: killed as C-VAE epoch 4 ends (last checkpoint at 2), then resumed
     cfg = _tiny_cfg(seed=1)
-
-    class Stop(Exception):
-        pass
-
-    def stop(stage, ep, total, m):
-        if stage == "cvae" and ep == 4:
-            raise Stop
-
-    with pytest.raises(Stop):
-        train_motion(tiny, body, tmp_path / "part", cfg, on_epoch=stop)
+    _killed(tiny, body, tmp_path / "part", cfg, "cvae", 4)
     resumed = train_motion(tiny, body, tmp_path / "part", cfg, resume=True)
     assert resumed["cvae"]["loss"] == pytest.approx(full["cvae"]["loss"], rel=1e-6)
     with pytest.raises(FileNotFoundError):
@@ -233,8 +239,8 @@ def test_prior_stage_fine_tunes_the_cvae_in_out_and_lowers_the_prior_loss(tiny, 
     """--stages prior starts from OUT/cvae.pt; the prior roll-outs' contact + posture loss falls."""
     import shutil
 
-    from egogen.motion.physical import FOOT_MARKERS, prior_rollout_loss
-    from egogen.motion.rollout import rollout
+    from egogen.motion.physical import FOOT_MARKERS
+    from egogen.motion.train import prior_chain_loss
 
     torch.set_num_threads(1)
     train_motion(tiny, body, tmp_path / "base", _tiny_cfg(seed=2, stages=("cvae",)))
@@ -255,9 +261,7 @@ def test_prior_stage_fine_tunes_the_cvae_in_out_and_lowers_the_prior_loss(tiny, 
         m = load_motion_models(folder)
         z = torch.randn(len(seeds), 3, m.cvae.cfg.latent, generator=torch.Generator().manual_seed(9))
         with torch.no_grad():
-            roll = rollout(m.cvae, m.marker_joints, seeds, 3, z=z)
-            c, p = prior_rollout_loss(roll, m.marker_joints(roll[:, 2:]), feet, 30.0,
-                                      m.marker_joints(seeds[:, 0])[:, 0, 2])
+            c, p = prior_chain_loss(m.cvae, m.marker_joints, seeds, z, feet)
         return float(c + p), m.cvae.state_dict()
 
     before, w0 = prior_loss(tmp_path / "base")
@@ -274,16 +278,7 @@ def test_resume_inside_the_prior_stage_repeats_its_random_roll_outs(tiny, body, 
     cfg = _tiny_cfg(seed=4, stages=("cvae", "rollout", "prior"), cvae_epochs=2, rollout_epochs=2, prior_epochs=4,
                     rollout_primitives=2, prior_primitives=2)
     full = train_motion(tiny, body, tmp_path / "full", cfg)
-
-    class Stop(Exception):
-        pass
-
-    def stop(stage, ep, total, m):
-        if stage == "prior" and ep == 3:  # after the checkpoint at epoch 2
-            raise Stop
-
-    with pytest.raises(Stop):
-        train_motion(tiny, body, tmp_path / "part", cfg, on_epoch=stop)
+    _killed(tiny, body, tmp_path / "part", cfg, "prior", 3)  # after the checkpoint at epoch 2
     st = torch.load(tmp_path / "part" / "train_state.pt", weights_only=False)
     assert st["stage_name"] == "prior" and st["epoch"] == 2
     resumed = train_motion(tiny, body, tmp_path / "part", cfg, resume=True)
@@ -297,16 +292,7 @@ def test_a_train_state_of_the_three_stage_release_resumes_in_the_right_stage(tin
     torch.set_num_threads(1)
     cfg = _tiny_cfg(seed=5, stages=("cvae", "regressor"), cvae_epochs=2, regressor_epochs=4)
     full = train_motion(tiny, body, tmp_path / "full", cfg)
-
-    class Stop(Exception):
-        pass
-
-    def stop(stage, ep, total, m):
-        if stage == "regressor" and ep == 3:  # after the checkpoint at epoch 2
-            raise Stop
-
-    with pytest.raises(Stop):
-        train_motion(tiny, body, tmp_path / "old", cfg, on_epoch=stop)
+    _killed(tiny, body, tmp_path / "old", cfg, "regressor", 3)  # after the checkpoint at epoch 2
     p = tmp_path / "old" / "train_state.pt"
     st = torch.load(p, weights_only=False)
     del st["stage_name"]
