@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from egogen.body import Y_UP_TO_Z_UP
@@ -29,3 +30,28 @@ def untrained_motion(body, seed: int = 0, still: bool = False) -> MotionModels:
     with torch.no_grad():  # its neutral pose stands on the floor (pelvis at rest height, canonical z up)
         reg.x0[-1] = -body(global_orient=torch.tensor([Y_UP_TO_Z_UP], dtype=torch.float32)).vertices[0, :, 2].min()
     return MotionModels(cvae, mj, reg, {})
+
+
+class GaussianPolicy:
+    """A stand-in SB3 PPO policy for ``env``: Gaussian actions of mean 0.3 and std 1 whatever
+    the observation (``predict`` and the ``policy.get_distribution`` the search reads)."""
+
+    def __init__(self, env):
+        self.observation_space = env.observation_space
+        latent = env.latent
+
+        class P:
+            def obs_to_tensor(self, obs):
+                return torch.as_tensor(obs), True
+
+            def get_distribution(self, obs):
+                n = len(obs)
+                d = torch.distributions.Normal(torch.full((n, latent), 0.3), torch.ones(n, latent))
+                return type("D", (), {"distribution": d})()
+
+        self.policy = P()
+        self.latent = latent
+
+    def predict(self, obs, deterministic=True):
+        return np.full((len(obs), self.latent), 0.3, np.float32), None
+

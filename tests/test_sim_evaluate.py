@@ -79,6 +79,34 @@ def test_evaluation_loop_collects_the_requested_episodes(setup):
     assert out["trajectories"][0][1].shape[1:] == (67, 3)
 
 
+def test_evaluation_with_the_search_steps_its_chosen_codes(setup, monkeypatch):
+    from types import SimpleNamespace
+
+    from gymnasium.spaces import Box
+
+    from egogen.sim import search
+    from egogen.sim.env import EnvConfig, base_obs_dim
+    from sim_helpers import GaussianPolicy
+
+    body, *_ = setup
+    calls = []
+    real = search.search_latents
+
+    def spy(policy, obs, env, rng, candidates, spread, **kw):
+        z = real(policy, obs, env, rng, candidates, spread, **kw)
+        calls.append((candidates, spread, kw["prior_fraction"], kw["anticipate"], z))
+        return z
+
+    monkeypatch.setattr(search, "search_latents", spy)
+    cfg = EnvConfig(max_steps=3, personal_space=0.2)
+    spaces = SimpleNamespace(observation_space=Box(-np.inf, np.inf, (base_obs_dim(cfg),)), latent=32)
+    out = evaluate_policy(GaussianPolicy(spaces), untrained_motion(body), body, "floor:3", episodes=2, agents=2,
+                          cfg=cfg, candidates=4, spread=0.5, prior_fraction=0.5, anticipate=30.0)
+    assert out["candidates"] == 4 and out["episodes"] == 2
+    assert calls and all(c[:4] == (4, 0.5, 0.5, 30.0) for c in calls)
+    # the search's codes are not the policy's mean (0.3) everywhere: candidates were chosen
+    assert any(not np.allclose(c[4], 0.3) for c in calls)
+
 def test_crowd_recording_holds_finished_people_and_animates(setup, tmp_path):
     from PIL import Image
 

@@ -34,3 +34,41 @@ def test_shipped_policy_reaches_a_goal_3_m_away_on_open_floor():
             break
     final = pelvis_xy(env.seed_m[:, -1], env.g)
     assert reached.all(), f"goals reached {reached}, final distances {np.linalg.norm(final - goals, axis=1)}"
+
+
+def _head_on(anticipate: float, prior_fraction: float) -> tuple[float, np.ndarray]:
+    """Two people sent head-on through each other's start on open floor, 5 m apart, with the
+    test-time search of `egogen simulate`; returns their closest pelvis distance (m) and which
+    reached their goal."""
+    from egogen.sim.search import search_latents
+
+    torch.set_num_threads(1)
+    body = load_body_model(num_betas=16)
+    policy = load_policy()
+    env = WalkEnv(EnvConfig(scenes=("floor",), num_agents=2, agents_per_scene=2, max_steps=30, auto_reset=False,
+                            personal_space=0.2), load_motion_models(), standing_markers(body), body.markers.names)
+    env.reset()
+    a, b = np.array([3.0, 5.0]), np.array([8.0, 5.05])
+    env.assign(0, np.repeat(place_markers(env.seed_pose, a, 0.0)[None], 2, 0), b[None])
+    env.assign(1, np.repeat(place_markers(env.seed_pose, b, np.pi)[None], 2, 0), a[None])
+    rng, obs = np.random.default_rng(0), env.observe()
+    head = env.seed_m[:, 0, :, 2].max(axis=-1)
+    reached, closest = np.zeros(2, bool), np.inf
+    for _ in range(30):
+        z = search_latents(policy, obs, env, rng, 16, 1.5, active=~reached, head_height=head,
+                           prior_fraction=prior_fraction, anticipate=anticipate)
+        obs, _, done, infos = env.step(z)
+        pel = pelvis_xy(env.last_markers, env.g)
+        closest = min(closest, float(np.linalg.norm(pel[0] - pel[1], axis=-1).min()))
+        reached |= np.array([i["is_success"] for i in infos])
+        if reached.all():
+            break
+    return closest, reached
+
+
+def test_search_with_anticipation_makes_two_people_pass_each_other_without_touching():
+    plain, _ = _head_on(anticipate=0.0, prior_fraction=0.0)
+    closest, reached = _head_on(anticipate=30.0, prior_fraction=0.25)
+    assert reached.all()
+    # body discs of 0.25 m plus the 0.2 m of personal space asked for: 0.7 m apart
+    assert closest >= 0.7 and closest > plain + 0.1, (closest, plain)

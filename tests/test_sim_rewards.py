@@ -108,6 +108,43 @@ def test_personal_space_penalises_coming_close_before_contact(standing):
     assert touching["bumped"][0] == 1 and touching["collide"][0] < spaced["collide"][0]
 
 
+def test_predicted_gap_is_the_closest_approach_of_people_walking_on_at_their_velocity():
+    from egogen.sim.rewards import predicted_gap
+
+    T = 13
+    t = np.arange(T)[None, :, None] / FPS
+    me = np.zeros((1, T, 2)) + np.array([1.0, 0.0]) * t  # walking +x at 1 m/s, from the origin
+    # the other person: head-on from 3 m at 1 m/s, offset 0.3 m sideways; passing by 2 m ahead
+    # on a parallel course; walking away; absent
+    head_on = np.array([3.0, 0.3]) + np.array([-1.0, 0.0]) * t
+    parallel = np.array([0.0, 2.0]) + np.array([1.0, 0.0]) * t
+    away = np.array([-1.0, 0.0]) + np.array([-1.0, 0.0]) * t
+    others = np.stack([head_on, parallel, away, np.full((1, T, 2), np.nan)], axis=2)  # (1, T, 4, 2)
+    gap = predicted_gap(me, others, FPS, horizon=2.0)[0]
+    now = np.linalg.norm(others[0, -1, :3] - me[0, -1], axis=-1)
+    # head-on: 2.2 m apart after the step, closing at 2 m/s: they meet after 1.1 s, 0.3 m apart
+    assert gap[0] == pytest.approx(0.3, abs=1e-6)
+    assert gap[1] == pytest.approx(now[1]) and gap[2] == pytest.approx(now[2]) and gap[3] == np.inf
+    # with a horizon shorter than the time to meet, the gap is where they are after it
+    assert predicted_gap(me, others, FPS, horizon=0.5)[0, 0] == pytest.approx(np.hypot(2.2 - 1.0, 0.3), abs=1e-6)
+
+
+def test_anticipate_penalises_a_collision_course_before_any_contact(standing):
+    m, g = standing
+    T = 15
+    t = np.arange(T)[:, None] / FPS
+    walker = _clip(m, T, velocity=(0.0, -1.0, 0.0))  # walking -y at 1 m/s
+    towards = (np.array([0.0, -2.5]) + np.array([0.0, 1.0]) * t)[None, :, None]  # head-on, 2 m apart at the end
+    aside = (np.array([1.5, -2.5]) + np.array([0.0, 1.0]) * t)[None, :, None]  # passing 1.5 m to the side
+    on_course = _terms(walker, g, others_xy=towards)
+    assert on_course["bumped"][0] == 0 and on_course["collide"][0] == pytest.approx(1.0)
+    assert on_course["anticipate"][0] < 0.2  # meeting within the 1 s horizon
+    assert _terms(walker, g, others_xy=aside)["anticipate"][0] == pytest.approx(1.0)
+    assert _terms(walker, g)["anticipate"][0] == 1.0  # nobody else
+    # stopping halves the closing speed: 2 m apart, the other arrives after the 1 s horizon
+    assert _terms(_clip(m, T), g, others_xy=towards)["anticipate"][0] == pytest.approx(1.0)
+
+
 def test_standing_still_earns_nothing_and_reaching_the_goal_earns_most(standing):
     from egogen.sim.rewards import total_reward
 

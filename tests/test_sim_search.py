@@ -6,7 +6,7 @@ import torch
 
 from egogen.body import load_body_model
 from egogen.sim.env import EnvConfig, WalkEnv, place_markers, standing_markers
-from sim_helpers import untrained_motion
+from sim_helpers import GaussianPolicy, untrained_motion
 
 
 @pytest.fixture(scope="module")
@@ -55,27 +55,7 @@ def test_preview_decodes_and_scores_exactly_what_step_then_does_without_changing
 def test_search_returns_the_best_scoring_candidate_and_one_candidate_is_the_policy_action(env):
     from egogen.sim import search
 
-    class Gaussian:
-        """A stand-in SB3 policy: mean 0.3, std 1, whatever the observation."""
-
-        observation_space = env.observation_space
-
-        def __init__(self):
-            class P:
-                def obs_to_tensor(self, obs):
-                    return torch.as_tensor(obs), True
-
-                def get_distribution(self, obs):
-                    n = len(obs)
-                    d = torch.distributions.Normal(torch.full((n, env.latent), 0.3), torch.ones(n, env.latent))
-                    return type("D", (), {"distribution": d})()
-
-            self.policy = P()
-
-        def predict(self, obs, deterministic=True):
-            return np.full((len(obs), env.latent), 0.3, np.float32), None
-
-    pol = Gaussian()
+    pol = GaussianPolicy(env)
     m = place_markers(env.seed_pose, np.array([4.0, 5.0]), 0.0)
     env.assign(0, np.repeat(m[None], 2, 0), np.array([[7.0, 5.0]]))
     env.assign(1, np.repeat(place_markers(env.seed_pose, np.array([5.0, 7.0]), 0.0)[None], 2, 0),
@@ -111,3 +91,36 @@ def test_scores_rank_falls_collisions_and_furniture_below_any_clean_primitive():
     sag = candidate_scores({k: v.copy() for k, v in terms.items()} | {"head_z": np.array([[1.3] * 5])},
                            {"progress": 1.0}, head_height=np.array([1.65]))
     assert (sag < candidate_scores(terms, {"progress": 1.0}, head_height=np.array([1.65]))).all()
+
+
+@pytest.mark.parametrize("apart", [0.9, 6.0])
+def test_prior_codes_and_anticipation_are_used_only_for_people_on_a_collision_course(env, apart, monkeypatch):
+    from dataclasses import replace
+
+    from egogen.sim import search
+
+    pol = GaussianPolicy(env)
+    # two people facing each other `apart` metres apart, asking for 0.6 m of personal space
+    # (0.9: closer than the 2 x 0.25 + 0.6 m wanted whatever they do; 6: nobody near)
+    monkeypatch.setattr(env, "cfg", replace(env.cfg, personal_space=0.6))
+    env.assign(0, np.repeat(place_markers(env.seed_pose, np.array([4.0, 5.0]), 0.0)[None], 2, 0),
+               np.array([[9.0, 5.0]]))
+    env.assign(1, np.repeat(place_markers(env.seed_pose, np.array([4.0 + apart, 5.0]), np.pi)[None], 2, 0),
+               np.array([[0.0, 5.0]]))
+    obs = env.observe()
+    chosen = search.search_latents(pol, obs, env, np.random.default_rng(3), candidates=9, spread=0.5,
+                                   prior_fraction=0.5, anticipate=30.0)
+    # re-draw the candidates: the mean, 4 codes from the prior N(0, I), 4 around the mean
+    eps = np.random.default_rng(3).standard_normal((2, 8, env.latent)).astype(np.float32)
+    drawn = 0.3 + 0.5 * eps
+    drawn[:, :4] = eps[:, :4]
+    z = np.concatenate([np.full((2, 1, env.latent), 0.3, np.float32), drawn], axis=1)
+    _, terms = env.preview(z)
+    on_course = terms["anticipate"][:, 0] < 1.0
+    assert on_course.all() if apart < 1 else not on_course.any()
+    score = search.candidate_scores(terms, env.cfg.weights) + 30.0 * (terms["anticipate"] - 1.0)
+    for i in range(2):
+        allowed = np.arange(9) if on_course[i] else np.array([0, 5, 6, 7, 8])
+        assert np.allclose(chosen[i], z[i, allowed[score[i, allowed].argmax()]])
+    with pytest.raises(ValueError, match="prior_fraction"):
+        search.search_latents(pol, obs, env, np.random.default_rng(3), candidates=9, prior_fraction=1.5)

@@ -112,6 +112,21 @@ def eval_cmd(
                                     help="Weight of EgoGen's seed re-projection: each next primitive starts from "
                                     "this blend of the markers of the SMPL-X body regressed from the predicted "
                                     "seed frames and the predicted markers (0 = off)."),
+    candidates: int = typer.Option(1, "--candidates", min=1,
+                                   help="1 = the policy's own action; N > 1 = the test-time search that "
+                                   "`egogen simulate` runs (16 there): the best of N latent codes drawn around the "
+                                   "policy's action, one step ahead (no rewinds, no quality gate)."),
+    spread: float = typer.Option(1.5, "--spread", min=0.0,
+                                 help="The search's codes: the policy's mean + spread x its std x N(0, I)."),
+    anticipate: float = typer.Option(30.0, "--anticipate", min=0.0,
+                                     help="With --candidates > 1: the search's weight on a collision predicted "
+                                     "within 1 s (as in `egogen simulate`)."),
+    prior_fraction: float = typer.Option(0.25, "--prior-fraction", min=0.0, max=1.0,
+                                         help="With --candidates > 1: share of the codes drawn from the C-VAE prior "
+                                         "for people on course to touch someone (as in `egogen simulate`)."),
+    personal_space: float = typer.Option(0.2, "--personal-space", min=0.0,
+                                         help="With --candidates > 1: metres of gap the search keeps between two "
+                                         "people's body discs (as in `egogen simulate`). The metrics do not use it."),
 ) -> None:
     """Evaluate a walking policy with DIMOS's metrics (success, contact, loco-pene ...).
 
@@ -133,9 +148,12 @@ def eval_cmd(
     with Progress(TextColumn("evaluating"), BarColumn(), TextColumn("{task.completed}/{task.total} episodes"),
                   console=console) as bar:
         task = bar.add_task("eval", total=episodes)
-        out = evaluate_policy(model, motion, body, scene, episodes, agents, cfg=EnvConfig(reproject=reproject),
-                              seed=seed, progress=lambda d, t: bar.update(task, completed=d))
-    report = {k: out[k] for k in ("scene", "agents", "episodes")} | {"metrics": out["metrics"]}
+        out = evaluate_policy(model, motion, body, scene, episodes, agents,
+                              cfg=EnvConfig(reproject=reproject, personal_space=personal_space),
+                              seed=seed, progress=lambda d, t: bar.update(task, completed=d),
+                              candidates=candidates, spread=spread, prior_fraction=prior_fraction,
+                              anticipate=anticipate)
+    report = {k: out[k] for k in ("scene", "agents", "episodes", "candidates")} | {"metrics": out["metrics"]}
     if video:
         from egogen.scene import load_scene
         from egogen.sim.show import record_crowd, save_crowd_video

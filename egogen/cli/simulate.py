@@ -58,6 +58,17 @@ def simulate_cmd(
                                     "primitive starts from this blend of the markers of the SMPL-X body regressed "
                                     "from the predicted seed frames and the predicted markers (0 = off: long "
                                     "chains drift off a human shape and far more episodes are rejected)."),
+    anticipate: float = typer.Option(30.0, "--anticipate", min=0.0,
+                                     help="Policy source: the search's weight on a collision predicted within 1 s "
+                                     "(both people walking on at their velocity); 0 = only contact within the next "
+                                     "0.43 s primitive counts, and people brush through each other far more often."),
+    prior_fraction: float = typer.Option(0.25, "--prior-fraction", min=0.0, max=1.0,
+                                         help="Policy source: share of the search's codes drawn from the motion "
+                                         "C-VAE's prior for people on course to touch someone (codes that slow down, "
+                                         "stop or step aside, which the policy itself rarely proposes)."),
+    personal_space: float = typer.Option(0.2, "--personal-space", min=0.0,
+                                         help="Policy source: metres of gap the search keeps between two people's "
+                                         "0.25 m body discs."),
 ) -> None:
     """Simulate people walking through a scene and write egocentric samples as dataset shards.
 
@@ -88,7 +99,8 @@ def simulate_cmd(
     out = out or default_out(scene)
     cfg = SimulateConfig(scene=scene, n=n, agents=agents, seed=seed, rig=rig, source=source,
                          policy=str(policy) if policy else None, motion=str(motion_dir) if motion_dir else None,
-                         goals=_goals(goals), candidates=candidates, reproject=reproject)
+                         goals=_goals(goals), candidates=candidates, reproject=reproject,
+                         anticipate=anticipate, prior_fraction=prior_fraction, personal_space=personal_space)
     workers = workers or os.cpu_count() or 1
     with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"),
                   TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console, transient=True) as bar:

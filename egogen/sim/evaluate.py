@@ -73,7 +73,8 @@ def episode_metrics(markers: np.ndarray, g: MarkerGroups, ps, goal: np.ndarray, 
 
 def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agents: int = 1,
                     cfg: EnvConfig | None = None, seed: int = 0, progress=None,
-                    record: bool = False) -> dict:
+                    record: bool = False, candidates: int = 1, spread: float = 1.5,
+                    prior_fraction: float = 0.0, anticipate: float = 0.0) -> dict:
     """Run ``episodes`` episodes (counted over all agents) and average the metrics.
 
     Args:
@@ -87,11 +88,18 @@ def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agent
         seed: evaluation seed.
         progress: optional ``progress(done, total)`` callback.
         record: also return every agent's marker trajectory (for pictures).
+        candidates, spread, prior_fraction, anticipate: 1 candidate (default) executes the
+            policy's mean action; more runs the test-time search of ``egogen simulate``
+            (:func:`~egogen.sim.search.search_latents`: the best of ``candidates`` codes drawn
+            ``spread`` standard deviations around the policy's action, ``prior_fraction`` of
+            them from the C-VAE prior, scored one step ahead with ``anticipate`` weighting
+            predicted collisions; no rewinds, no quality gate), seeded by ``seed``.
     Returns:
         dict with ``metrics`` (means over episodes), ``episodes`` (per-episode dicts) and,
         with ``record``, ``trajectories`` (list of (goal, (T, 67, 3) markers)).
     """
     from egogen.sim.env import match_policy, standing_markers
+    from egogen.sim.search import search_latents
 
     cfg = match_policy(replace(cfg or EnvConfig(), scenes=(scene,), num_agents=agents, agents_per_scene=agents,
                                seed=seed), policy)
@@ -102,8 +110,11 @@ def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agent
     goals = env.goal.copy()
     others: list[list[np.ndarray]] = [[] for _ in range(agents)]
     results, trajectories = [], []
+    search_rng = np.random.default_rng(seed)
+    head_height = env.seed_m[:, 0, :, 2].max(axis=-1)  # (N,) standing head height of each person, m
     while len(results) < episodes:
-        actions, _ = policy.predict(obs, deterministic=True)
+        actions = search_latents(policy, obs, env, search_rng, candidates, spread, head_height=head_height,
+                                 prior_fraction=prior_fraction, anticipate=anticipate)
         obs, _, done, infos = env.step(actions)
         new = env.last_markers
         pel = pelvis_xy(new, g)  # (N, 13, 2)
@@ -118,12 +129,14 @@ def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agent
                 trajectories.append((goals[i].copy(), m))
             tracks[i], others[i] = [env.seed_m[i]], []
             goals[i] = env.goal[i]
+            head_height[i] = env.seed_m[i, 0, :, 2].max()
             if progress:
                 progress(min(len(results), episodes), episodes)
     results = results[:episodes]
     metrics = {k: float(np.nanmean([r[k] for r in results])) if any(np.isfinite(r[k]) for r in results)
                else float("nan") for k in results[0]}
-    out = {"scene": scene, "agents": agents, "episodes": len(results), "metrics": metrics, "per_episode": results}
+    out = {"scene": scene, "agents": agents, "episodes": len(results), "candidates": candidates,
+           "metrics": metrics, "per_episode": results}
     if record:
         out["trajectories"] = trajectories
     return out

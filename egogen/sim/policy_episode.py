@@ -280,7 +280,8 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
                    refine_steps: int = 0, leg_steps: int = 30, candidates: int = 16,
                    spread: float = 1.5, max_backtracks: int = 30, rewind: int = 2,
                    min_person_distance: float = 0.3, penetration_depth: float = 0.03,
-                   pene_frames: int = 0, reproject: float = 0.5) -> Episode:
+                   pene_frames: int = 0, reproject: float = 0.5, prior_fraction: float = 0.0,
+                   anticipate: float = 0.0, personal_space: float = 0.0) -> Episode:
     """An episode of ``num_people`` people walking chains of goals, driven by the policy.
 
     Args:
@@ -311,6 +312,10 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
             (pelvis distance, metres; depth inside furniture, metres; frames of a primitive
             allowed inside), as the quality gate of ``egogen simulate`` judges it.
         reproject: weight of EgoGen's seed re-projection (``EnvConfig.reproject``; 0 = off).
+        prior_fraction, anticipate: the search's share of codes from the C-VAE prior and its
+            weight on predicted collisions (:func:`~egogen.sim.search.search_latents`).
+        personal_space: metres of gap the search's crowding and anticipation terms ask for
+            between two people's body discs (``EnvConfig.personal_space``).
     Returns:
         :class:`Episode` at 30 Hz, ``2 + 13 * steps`` frames (the 2 standing seed frames
         first). A person who reached its last goal stands still, holding its last frame, until
@@ -353,7 +358,8 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
     max_steps = max(1, int((max_duration_s * FPS - SEED_FRAMES) // PRIMITIVE_FRAMES))
     # each leg gets the time budget the policy was trained with (its remaining-time input)
     cfg = match_policy(EnvConfig(scenes=(scene_spec,), num_agents=K, agents_per_scene=K, auto_reset=False,
-                                 max_steps=leg_steps, seed=int(seed), reproject=reproject), policy)
+                                 max_steps=leg_steps, seed=int(seed), reproject=reproject,
+                                 personal_space=personal_space), policy)
     env = WalkEnv(cfg, motion, standing_markers(body), body.markers.names, scenes={scene_spec: ps}, body=body)
 
     def leg(i: int, from_xy: np.ndarray) -> tuple[np.ndarray, int]:
@@ -429,7 +435,7 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
     while steps < max_steps and any(h is None for h in held) and not fallen and not timed_out:
         active = np.array([h is None for h in held])
         actions = search_latents(policy, obs, env, search_rng, candidates, spread, active=active,
-                                 head_height=head_height)
+                                 head_height=head_height, prior_fraction=prior_fraction, anticipate=anticipate)
         history.append(snapshot())
         obs, _, _, infos = env.step(actions)
         why = breaks(active, infos)

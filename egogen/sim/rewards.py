@@ -18,13 +18,15 @@ FOOT_MARKERS = ("LHEE", "LTOE", "LMT1", "LMT5", "RHEE", "RTOE", "RMT1", "RMT5")
 SKATE_SPEED = 0.075  # m/s a foot in contact may slide (EgoGen / DIMOS)
 FLOOR_HEIGHT = 0.02  # m, target height of the lowest foot marker (EgoGen)
 BODY_RADIUS = 0.25  # m, radius of a person's pelvis disc: two people touch closer than 2 x this
+HORIZON = 1.0  # s, how far ahead the anticipate term extrapolates people's walking
 
 DEFAULT_WEIGHTS = {"skate": 0.3, "floor": 0.1, "face": 0.1, "look": 0.3, "goal": 5.0, "progress": 1.0,
-                   "pene": 1.0, "collide": 1.0, "prior": 0.1}
+                   "pene": 1.0, "collide": 1.0, "anticipate": 0.0, "prior": 0.1}
 """EgoGen's stage-1 room weights (skate 0.3, floor 0.1, face 0.1, look 0.3, progress 1.0,
 penetration 1.0), a goal bonus of 5 (EgoGen: 0.5 per step spent at the goal; here the
-episode ends at the goal, so the bonus is paid once), egogen's agent-agent collision weight
-and a latent-prior term (EgoGen keeps z near N(0, I) with a KL-style penalty)."""
+episode ends at the goal, so the bonus is paid once), egogen's agent-agent collision weight,
+its anticipation term (off by default; ``--weight anticipate=W``) and a latent-prior term
+(EgoGen keeps z near N(0, I) with a KL-style penalty)."""
 
 
 def latent_prior(z: np.ndarray) -> np.ndarray:
@@ -96,6 +98,29 @@ def pelvis_xy(markers: np.ndarray, g: MarkerGroups) -> np.ndarray:
     return markers[..., np.concatenate([g.left_hip, g.right_hip]), :2].mean(axis=-2)
 
 
+def predicted_gap(pelvis: np.ndarray, others_xy: np.ndarray, fps: float, horizon: float = HORIZON,
+                  lag: int = 6) -> np.ndarray:
+    """(N, A) least distance, metres, between an agent's pelvis and each other person's over
+    the next ``horizon`` seconds, both walking on at their current velocity (the time to
+    closest approach of the constant-velocity model used by social navigation, e.g.
+    Karamouzas et al., PRL 2014, "Universal power law governing pedestrian interactions").
+
+    Args:
+        pelvis: (N, T, 2) the agent's pelvis track over the step, metres.
+        others_xy: (N, T, A, 2) the other people's pelvis tracks (NaN where absent).
+        fps: frame rate, Hz.
+        horizon: seconds to look ahead.
+        lag: frames between the two positions that give each velocity (T > lag).
+    Returns:
+        (N, A) distances; inf where a person is absent.
+    """
+    dt = lag / fps
+    p = others_xy[:, -1] - pelvis[:, -1, None]  # (N, A, 2) relative position now
+    v = (others_xy[:, -1] - others_xy[:, -1 - lag] - (pelvis[:, -1] - pelvis[:, -1 - lag])[:, None]) / dt
+    t = np.clip(-(p * v).sum(-1) / np.maximum((v * v).sum(-1), 1e-9), 0.0, horizon)
+    return np.nan_to_num(np.linalg.norm(p + v * t[..., None], axis=-1), nan=np.inf)
+
+
 def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev_dist: np.ndarray, fps: float,
                  sdf=None, others_xy: Optional[np.ndarray] = None, radius: float = BODY_RADIUS,
                  goal_radius: float = 0.2, latents: Optional[np.ndarray] = None,
@@ -124,7 +149,10 @@ def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev
         dict of (N,) arrays: skate, floor, face, look, progress, goal, pene, collide, prior (terms),
         and dist (new pelvis-goal distance), n_inside (mean non-foot markers inside per frame),
         overlap (mean summed disc overlap with others, metres), bumped (1 where the pelvis
-        came within two body radii of another person's in some frame, else 0).
+        came within two body radii of another person's in some frame, else 0), anticipate
+        (``exp(-o / radius)``, o = summed shortfall of :func:`predicted_gap` below two body
+        radii plus ``personal_space``: 1 when nobody is on a course to touch within
+        ``HORIZON`` s).
     """
     N, T = markers.shape[:2]
     to_goal = _unit2(goal_xy - pelvis_xy(markers[:, -1], g))
@@ -145,20 +173,23 @@ def reward_terms(markers: np.ndarray, g: MarkerGroups, goal_xy: np.ndarray, prev
         n_inside = (sdf_values < 0).sum(-1).mean(-1)
     out["n_inside"] = n_inside
     out["pene"] = np.exp(-n_inside)
-    overlap, crowding, bumped = np.zeros(N), np.zeros(N), np.zeros(N)
+    overlap, crowding, bumped, ahead = np.zeros(N), np.zeros(N), np.zeros(N), np.zeros(N)
     if others_xy is not None and others_xy.shape[2]:
-        d = np.nan_to_num(np.linalg.norm(pelvis_xy(markers, g)[:, :, None] - others_xy, axis=-1), nan=np.inf)
+        pel = pelvis_xy(markers, g)
+        d = np.nan_to_num(np.linalg.norm(pel[:, :, None] - others_xy, axis=-1), nan=np.inf)
         overlap = np.clip(2 * radius - d, 0, None).sum(-1).mean(-1)  # d: (N, T, A)
         crowding = np.clip(2 * radius + personal_space - d, 0, None).sum(-1).mean(-1)
         bumped = (d < 2 * radius).any(axis=(1, 2)).astype(np.float64)
+        ahead = np.clip(2 * radius + personal_space - predicted_gap(pel, others_xy, fps, HORIZON), 0, None).sum(-1)
     out["overlap"] = overlap
     out["bumped"] = bumped
     out["collide"] = np.exp(-crowding / radius)
+    out["anticipate"] = np.exp(-ahead / radius)
     out["prior"] = np.ones(N) if latents is None else latent_prior(latents)
     return out
 
 
-QUALITY_TERMS = ("skate", "floor", "face", "look", "pene", "collide", "prior")
+QUALITY_TERMS = ("skate", "floor", "face", "look", "pene", "collide", "anticipate", "prior")
 
 
 def total_reward(terms: dict[str, np.ndarray], weights: dict[str, float] = DEFAULT_WEIGHTS) -> np.ndarray:

@@ -2,12 +2,20 @@
 
 GAMMA (Zhang and Tang, CVPR 2022) does not execute the policy's action blindly at test time:
 it draws several latent codes from the policy, decodes each into its motion primitive and
-keeps the best by a cost. egogen does the same, one step ahead: for every person, ``candidates`` codes (the policy's mean plus draws from its Gaussian
-with its own spread) are decoded in one batched C-VAE call, scored with the training
-reward (:func:`~egogen.sim.rewards.total_reward`) plus hard penalties for what the dataset's
-quality gate rejects (a fall, markers inside furniture, touching another person), and the
-best is executed. The policy still decides where to go; the search only rejects the
-primitives that would break the episode.
+keeps the best by a cost. egogen does the same, one step ahead: for every person, ``candidates``
+codes (the policy's mean plus draws from its Gaussian with its own spread, and optionally a
+share drawn from the C-VAE prior N(0, I)) are decoded in one batched C-VAE call, scored with
+the training reward (:func:`~egogen.sim.rewards.total_reward`) plus hard penalties for what
+the dataset's quality gate rejects (a fall, markers inside furniture, touching another
+person), and the best is executed. The policy still decides where to go; the search only
+rejects the primitives that would break the episode.
+
+Crowds: one step (0.43 s) ahead is too late to avoid a person walking towards you at 1.2 m/s,
+and the policy's own codes nearly all walk on. With ``anticipate`` > 0 the score also
+penalises a predicted collision within :data:`~egogen.sim.rewards.HORIZON` s (both people
+walking on at their velocity at the end of the primitive; the ``anticipate`` reward term),
+and ``prior_fraction`` of the codes come from the prior, some of which slow down or stop:
+people then wait or step aside in doorways (docs/policy.md, "Test-time search").
 """
 
 from __future__ import annotations
@@ -84,7 +92,8 @@ def candidate_scores(terms: dict[str, np.ndarray], weights: dict[str, float],
 
 def search_latents(policy, obs: np.ndarray, env, rng: np.random.Generator, candidates: int = 8,
                    spread: float = 1.0, active: np.ndarray | None = None,
-                   head_height: np.ndarray | None = None) -> np.ndarray:
+                   head_height: np.ndarray | None = None, prior_fraction: float = 0.0,
+                   anticipate: float = 0.0) -> np.ndarray:
     """Latent codes for every agent of ``env``: the best of ``candidates`` decoded primitives.
 
     Args:
@@ -101,13 +110,19 @@ def search_latents(policy, obs: np.ndarray, env, rng: np.random.Generator, candi
             primitive that leaves the head more than ``HEAD_ALLOWED`` below or above it is
             penalised (falls begin as a sag over two or three primitives; drifting chains
             stretch); None = no head term.
+        prior_fraction: share of the ``candidates - 1`` drawn codes taken from the C-VAE
+            prior N(0, I) instead of the policy's Gaussian (rounded; 0 = none).
+        anticipate: weight of the anticipate term (1 = no predicted collision) added to the
+            score as ``anticipate * (term - 1)``, on top of its reward weight.
     Returns:
         (N, latent) float32 codes.
     Raises:
-        ValueError: ``candidates`` < 1.
+        ValueError: ``candidates`` < 1, or ``prior_fraction`` outside [0, 1].
     """
     if candidates < 1:
         raise ValueError(f"candidates must be >= 1, got {candidates}")
+    if not 0.0 <= prior_fraction <= 1.0:
+        raise ValueError(f"prior_fraction must be in [0, 1], got {prior_fraction}")
     if candidates == 1:  # no search: any object with SB3's predict() will do
         return np.asarray(policy.predict(obs, deterministic=True)[0], np.float32)
     mean, std = policy_gaussian(policy, obs)
@@ -115,12 +130,23 @@ def search_latents(policy, obs: np.ndarray, env, rng: np.random.Generator, candi
     mean = np.clip(mean, lo, hi)
     N, D = mean.shape
     eps = rng.standard_normal((N, candidates - 1, D)).astype(np.float32)
-    z = np.concatenate([mean[:, None], np.clip(mean[:, None] + spread * std[:, None] * eps, lo, hi)], axis=1)
+    drawn = mean[:, None] + spread * std[:, None] * eps
+    n_prior = int(round((candidates - 1) * prior_fraction))
+    drawn[:, :n_prior] = eps[:, :n_prior]  # the C-VAE prior N(0, I)
+    z = np.concatenate([mean[:, None], np.clip(drawn, lo, hi)], axis=1)
     act = np.flatnonzero(np.ones(N, bool) if active is None else active)
     if len(act) == 0:
         return mean
     _, terms = env.preview(z, still=None if active is None else ~np.asarray(active, bool))
     score = candidate_scores(terms, env.cfg.weights, head_height)
+    if anticipate:
+        score = score + anticipate * (np.asarray(terms["anticipate"], np.float64) - 1.0)
+    if n_prior:
+        # prior codes only for people whose own action is on course to touch someone: alone,
+        # a code that stops would win over one that must squeeze past furniture, and the
+        # person would stand there until its time runs out
+        calm = np.asarray(terms["anticipate"])[:, 0] >= 1.0
+        score[calm, 1:1 + n_prior] = -np.inf
     best = score.argmax(axis=1)
     out = mean.copy()
     out[act] = z[act, best[act]]

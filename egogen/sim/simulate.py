@@ -55,6 +55,14 @@ class SimulateConfig:
         candidates: latent codes tried per person and step, the best executed (policy
             source; 1 = the policy's own action, no search; :mod:`egogen.sim.search`).
         spread: candidates' spread around the policy's mean, in its standard deviations.
+        prior_fraction: share of the candidates drawn from the C-VAE prior N(0, I) instead,
+            for people on course to touch someone (some of them slow down or stop: people
+            wait for each other).
+        anticipate: the search's weight on a collision predicted within
+            :data:`~egogen.sim.rewards.HORIZON` s (:mod:`egogen.sim.search`; 0 = only contact
+            within the next primitive counts).
+        personal_space: metres of gap the search asks for between two people's body discs
+            (radius 0.25 m) in its crowding and anticipation terms.
         reproject: weight of EgoGen's seed re-projection (policy source; 0 = off): each next
             primitive is seeded with this blend of the markers of the SMPL-X body regressed from
             the predicted seed frames and the predicted ones
@@ -84,6 +92,9 @@ class SimulateConfig:
     refine_steps: int = 0
     candidates: int = 16
     spread: float = 1.5
+    prior_fraction: float = 0.25
+    anticipate: float = 30.0
+    personal_space: float = 0.2
     reproject: float = 0.5
     goals: tuple[int, int] = (1, 3)
     max_duration_s: float = 30.0
@@ -214,7 +225,8 @@ def _episode(cfg: SimulateConfig, index: int, attempt: int):
     pol = _policy_resources(cfg)
     return policy_episode(res["scene"], seed, body=pol["policy_body"], policy=pol["policy"], motion=pol["motion"],
                           refine_steps=cfg.refine_steps, candidates=cfg.candidates, spread=cfg.spread,
-                          reproject=cfg.reproject,
+                          reproject=cfg.reproject, prior_fraction=cfg.prior_fraction, anticipate=cfg.anticipate,
+                          personal_space=cfg.personal_space,
                           min_person_distance=cfg.min_person_distance, penetration_depth=cfg.penetration_depth,
                           **common)
 
