@@ -83,7 +83,12 @@ def _start(ctx, tree, engine, size, samples):
     parent, child = ctx.Pipe()
     p = ctx.Process(target=_worker, args=(child, tree, engine, size, samples), daemon=True)
     p.start()
-    msg = parent.recv()
+    child.close()  # the worker holds the only other end: its death reads as EOF here, not a hang
+    try:
+        msg = parent.recv()
+    except EOFError:
+        p.join()
+        raise RuntimeError(f"{engine} worker died before its first frame (exit code {p.exitcode})") from None
     if msg[0] == "skip":
         p.join()
         return None, msg[1]
