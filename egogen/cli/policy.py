@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from egogen.cli.search_options import anticipate_option, personal_space_option, prior_fraction_option
 from egogen.resources import default_policy_path
 
 console = Console(stderr=True)
@@ -118,15 +119,9 @@ def eval_cmd(
                                    "policy's action, one step ahead (no rewinds, no quality gate)."),
     spread: float = typer.Option(1.5, "--spread", min=0.0,
                                  help="The search's codes: the policy's mean + spread x its std x N(0, I)."),
-    anticipate: float = typer.Option(30.0, "--anticipate", min=0.0,
-                                     help="With --candidates > 1: the search's weight on a collision predicted "
-                                     "within 1 s (as in `egogen simulate`)."),
-    prior_fraction: float = typer.Option(0.25, "--prior-fraction", min=0.0, max=1.0,
-                                         help="With --candidates > 1: share of the codes drawn from the C-VAE prior "
-                                         "for people on course to touch someone (as in `egogen simulate`)."),
-    personal_space: float = typer.Option(0.2, "--personal-space", min=0.0,
-                                         help="With --candidates > 1: metres of gap the search keeps between two "
-                                         "people's body discs (as in `egogen simulate`). The metrics do not use it."),
+    anticipate: float = anticipate_option("With --candidates > 1"),
+    prior_fraction: float = prior_fraction_option("With --candidates > 1"),
+    personal_space: float = personal_space_option("With --candidates > 1 (the metrics do not use it)"),
 ) -> None:
     """Evaluate a walking policy with DIMOS's metrics (success, contact, loco-pene ...).
 

@@ -10,6 +10,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from egogen.cli.search_options import anticipate_option, personal_space_option, prior_fraction_option
+
 console = Console(stderr=True)
 
 
@@ -58,17 +60,9 @@ def simulate_cmd(
                                     "primitive starts from this blend of the markers of the SMPL-X body regressed "
                                     "from the predicted seed frames and the predicted markers (0 = off: long "
                                     "chains drift off a human shape and far more episodes are rejected)."),
-    anticipate: float = typer.Option(30.0, "--anticipate", min=0.0,
-                                     help="Policy source: the search's weight on a collision predicted within 1 s "
-                                     "(both people walking on at their velocity); 0 = only contact within the next "
-                                     "0.43 s primitive counts, and people brush through each other far more often."),
-    prior_fraction: float = typer.Option(0.25, "--prior-fraction", min=0.0, max=1.0,
-                                         help="Policy source: share of the search's codes drawn from the motion "
-                                         "C-VAE's prior for people on course to touch someone (codes that slow down, "
-                                         "stop or step aside, which the policy itself rarely proposes)."),
-    personal_space: float = typer.Option(0.2, "--personal-space", min=0.0,
-                                         help="Policy source: metres of gap the search keeps between two people's "
-                                         "0.25 m body discs."),
+    anticipate: float = anticipate_option("Policy source"),
+    prior_fraction: float = prior_fraction_option("Policy source"),
+    personal_space: float = personal_space_option("Policy source"),
 ) -> None:
     """Simulate people walking through a scene and write egocentric samples as dataset shards.
 

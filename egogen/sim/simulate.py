@@ -29,6 +29,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from egogen.data.validate import CAMERA_HEIGHT_M
+from egogen.sim import search_settings
 from egogen.sim.episode import sample_key
 from egogen.sim.people import closest_approach, frames_inside
 from egogen.sim.rewards import FOOT_MARKERS
@@ -92,9 +93,9 @@ class SimulateConfig:
     refine_steps: int = 0
     candidates: int = 16
     spread: float = 1.5
-    prior_fraction: float = 0.25
-    anticipate: float = 30.0
-    personal_space: float = 0.2
+    prior_fraction: float = search_settings.PRIOR_FRACTION
+    anticipate: float = search_settings.ANTICIPATE
+    personal_space: float = search_settings.PERSONAL_SPACE
     reproject: float = 0.5
     goals: tuple[int, int] = (1, 3)
     max_duration_s: float = 30.0
