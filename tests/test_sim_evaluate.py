@@ -102,7 +102,8 @@ def test_evaluation_with_the_search_steps_its_chosen_codes(setup, monkeypatch):
     spaces = SimpleNamespace(observation_space=Box(-np.inf, np.inf, (base_obs_dim(cfg),)), latent=32)
     out = evaluate_policy(GaussianPolicy(spaces), untrained_motion(body), body, "floor:3", episodes=2, agents=2,
                           cfg=cfg, candidates=4, spread=0.5, prior_fraction=0.5, anticipate=30.0)
-    assert out["candidates"] == 4 and out["episodes"] == 2
+    assert out["episodes"] == 2 and out["search"] == {"candidates": 4, "spread": 0.5, "prior_fraction": 0.5,
+                                                      "anticipate": 30.0, "personal_space": 0.2}
     assert calls and all(c[:4] == (4, 0.5, 0.5, 30.0) for c in calls)
     # the search's codes are not the policy's mean (0.3) everywhere: candidates were chosen
     assert any(not np.allclose(c[4], 0.3) for c in calls)

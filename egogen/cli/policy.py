@@ -148,7 +148,7 @@ def eval_cmd(
                               seed=seed, progress=lambda d, t: bar.update(task, completed=d),
                               candidates=candidates, spread=spread, prior_fraction=prior_fraction,
                               anticipate=anticipate)
-    report = {k: out[k] for k in ("scene", "agents", "episodes", "candidates")} | {"metrics": out["metrics"]}
+    report = {k: out[k] for k in ("scene", "agents", "episodes", "search")} | {"metrics": out["metrics"]}
     if video:
         from egogen.scene import load_scene
         from egogen.sim.show import record_crowd, save_crowd_video

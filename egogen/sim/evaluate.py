@@ -95,8 +95,9 @@ def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agent
             them from the C-VAE prior, scored one step ahead with ``anticipate`` weighting
             predicted collisions; no rewinds, no quality gate), seeded by ``seed``.
     Returns:
-        dict with ``metrics`` (means over episodes), ``episodes`` (per-episode dicts) and,
-        with ``record``, ``trajectories`` (list of (goal, (T, 67, 3) markers)).
+        dict with ``metrics`` (means over episodes), ``episodes`` (their number),
+        ``per_episode`` (per-episode dicts), ``candidates``, ``search`` (the search's settings, None without one) and, with ``record``,
+        ``trajectories`` (list of (goal, (T, 67, 3) markers)).
     """
     from egogen.sim.env import match_policy, standing_markers
     from egogen.sim.search import search_latents
@@ -135,7 +136,9 @@ def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agent
     results = results[:episodes]
     metrics = {k: float(np.nanmean([r[k] for r in results])) if any(np.isfinite(r[k]) for r in results)
                else float("nan") for k in results[0]}
-    out = {"scene": scene, "agents": agents, "episodes": len(results), "candidates": candidates,
+    search = None if candidates == 1 else {"candidates": candidates, "spread": spread, "prior_fraction": prior_fraction,
+                                           "anticipate": anticipate, "personal_space": cfg.personal_space}
+    out = {"scene": scene, "agents": agents, "episodes": len(results), "candidates": candidates, "search": search,
            "metrics": metrics, "per_episode": results}
     if record:
         out["trajectories"] = trajectories
