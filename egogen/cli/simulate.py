@@ -71,8 +71,9 @@ def simulate_cmd(
     one wearer of one episode: SMPL-X motion, the camera trajectory and intrinsics, eye gaze,
     the other people, text (instruction, description, captions) and metadata, at 30 Hz.
     The shipped PPO policy picks each person's next motion primitive (a latent code of the
-    motion C-VAE); a test-time search tries --candidates codes per step and rewinds stretches
-    that would fall, collide or enter furniture. Episodes failing the quality gate (goal not
+    motion C-VAE); a test-time search tries --candidates codes per step, looks 1 s ahead for
+    people on course to touch (they wait or step aside: --anticipate, --prior-fraction) and
+    rewinds stretches that would fall, collide or enter furniture. Episodes failing the quality gate (goal not
     reached, fall, penetration, collisions) are re-drawn and counted.
 
     Output: OUT/shard-NNNNNN.tar (WebDataset tars) and OUT/index.json (sha256, counts, the run
