@@ -301,3 +301,16 @@ def test_a_train_state_of_the_three_stage_release_resumes_in_the_right_stage(tin
     resumed = train_motion(tiny, body, tmp_path / "old", cfg, resume=True)
     assert "prior" not in resumed
     assert resumed["regressor"]["marker_err_mm"] == full["regressor"]["marker_err_mm"]
+
+
+def test_fine_tuning_a_cvae_of_other_sizes_is_refused_with_the_file_named(tiny, body, tmp_path):
+    import shutil
+
+    torch.set_num_threads(1)
+    train_motion(tiny, body, tmp_path / "base", _tiny_cfg(seed=2, stages=("cvae",), cvae_epochs=1))
+    (tmp_path / "ft").mkdir()
+    shutil.copy(tmp_path / "base" / "cvae.pt", tmp_path / "ft" / "cvae.pt")
+    cfg = TrainConfig(cvae=CVAEConfig(hidden=32, latent=4), regressor=RegressorConfig(hidden=32, blocks=1),
+                      stages=("prior",), prior_epochs=1, rollout_primitives=2, prior_primitives=2)
+    with pytest.raises(ValueError, match="cvae.pt has C-VAE sizes"):
+        train_motion(tiny, body, tmp_path / "ft", cfg)

@@ -143,7 +143,8 @@ def _init_from(cvae: MotionCVAE, out: Path, dev) -> MarkerJoints:
     """
     m = _out_cvae(out, dev, "the roll-out and prior stages without the cvae stage fine-tune")
     if m.cvae.cfg != cvae.cfg:
-        raise ValueError(f"{p} has C-VAE sizes {m.cvae.cfg}, this run {cvae.cfg}")
+        raise ValueError(f"{out / 'cvae.pt'} has C-VAE sizes {m.cvae.cfg}, this run {cvae.cfg}: fine-tune it with "
+                         "the sizes it was trained with, or add the cvae stage to train a new one")
     cvae.load_state_dict(m.cvae.state_dict())
     return m.marker_joints
 
