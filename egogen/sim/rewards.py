@@ -14,8 +14,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-FOOT_MARKERS = ("LHEE", "LTOE", "LMT1", "LMT5", "RHEE", "RTOE", "RMT1", "RMT5")
-SKATE_SPEED = 0.075  # m/s a foot in contact may slide (EgoGen / DIMOS)
+# one definition with the motion model's contact measures: the SSM2 foot markers, and the
+# speed (m/s) a foot in contact may slide (DIMOS)
+from egogen.motion.physical import CONTACT_SPEED as SKATE_SPEED, FOOT_MARKERS
+
 FLOOR_HEIGHT = 0.02  # m, target height of the lowest foot marker (EgoGen)
 BODY_RADIUS = 0.25  # m, radius of a person's pelvis disc: two people touch closer than 2 x this
 HORIZON = 1.0  # s, how far ahead the anticipate term extrapolates people's walking
