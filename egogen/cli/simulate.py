@@ -73,8 +73,8 @@ def simulate_cmd(
     The shipped PPO policy picks each person's next motion primitive (a latent code of the
     motion C-VAE); a test-time search tries --candidates codes per step, looks 1 s ahead for
     people on course to touch (they wait or step aside: --anticipate, --prior-fraction) and
-    rewinds stretches that would fall, collide or enter furniture. Episodes failing the quality gate (goal not
-    reached, fall, penetration, collisions) are re-drawn and counted.
+    rewinds stretches that would fall, collide or enter furniture. Episodes failing the
+    quality gate (goal not reached, fall, penetration, collisions) are re-drawn and counted.
 
     Output: OUT/shard-NNNNNN.tar (WebDataset tars) and OUT/index.json (sha256, counts, the run
     options and the checkpoints' hashes). Check it with `egogen validate OUT`, look at an

@@ -96,8 +96,8 @@ def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agent
             predicted collisions; no rewinds, no quality gate), seeded by ``seed``.
     Returns:
         dict with ``metrics`` (means over episodes), ``episodes`` (their number),
-        ``per_episode`` (per-episode dicts), ``candidates``, ``search`` (the search's settings, None without one) and, with ``record``,
-        ``trajectories`` (list of (goal, (T, 67, 3) markers)).
+        ``per_episode`` (per-episode dicts), ``search`` (the search's settings, None without
+        one) and, with ``record``, ``trajectories`` (list of (goal, (T, 67, 3) markers)).
     """
     from egogen.sim.env import match_policy, standing_markers
     from egogen.sim.search import search_latents
@@ -138,8 +138,8 @@ def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agent
                else float("nan") for k in results[0]}
     search = None if candidates == 1 else {"candidates": candidates, "spread": spread, "prior_fraction": prior_fraction,
                                            "anticipate": anticipate, "personal_space": cfg.personal_space}
-    out = {"scene": scene, "agents": agents, "episodes": len(results), "candidates": candidates, "search": search,
-           "metrics": metrics, "per_episode": results}
+    out = {"scene": scene, "agents": agents, "episodes": len(results), "search": search, "metrics": metrics,
+           "per_episode": results}
     if record:
         out["trajectories"] = trajectories
     return out
