@@ -92,7 +92,7 @@ def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agent
             policy's mean action; more runs the test-time search of ``egogen simulate``
             (:func:`~egogen.sim.search.search_latents`: the best of ``candidates`` codes drawn
             ``spread`` standard deviations around the policy's action, ``prior_fraction`` of
-            them from the C-VAE prior, scored one step ahead with ``anticipate`` weighting
+            them from the C-VAE prior for people on a collision course, scored one step ahead with ``anticipate`` weighting
             predicted collisions; no rewinds, no quality gate), seeded by ``seed``.
     Returns:
         dict with ``metrics`` (means over episodes), ``episodes`` (their number),

@@ -14,8 +14,9 @@ Crowds: one step (0.43 s) ahead is too late to avoid a person walking towards yo
 and the policy's own codes nearly all walk on. With ``anticipate`` > 0 the score also
 penalises a predicted collision within :data:`~egogen.sim.rewards.HORIZON` s (both people
 walking on at their velocity at the end of the primitive; the ``anticipate`` reward term),
-and ``prior_fraction`` of the codes come from the prior, some of which slow down or stop:
-people then wait or step aside in doorways (docs/policy.md, "Test-time search").
+and, for people whose own action is on such a course, ``prior_fraction`` of the codes come
+from the prior, some of which slow down or stop: people then wait or step aside in doorways
+(docs/policy.md, "Test-time search").
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def search_latents(policy, obs: np.ndarray, env, rng: np.random.Generator, candi
             penalised (falls begin as a sag over two or three primitives; drifting chains
             stretch); None = no head term.
         prior_fraction: share of the ``candidates - 1`` drawn codes taken from the C-VAE
-            prior N(0, I) instead of the policy's Gaussian (rounded; 0 = none).
+            prior N(0, I) instead of the policy's Gaussian (rounded; 0 = none); only people
+            whose mean code is on course to touch someone (anticipate term < 1) may pick them.
         anticipate: weight of the anticipate term (1 = no predicted collision) added to the
             score as ``anticipate * (term - 1)``, on top of its reward weight.
     Returns:
