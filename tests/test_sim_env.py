@@ -215,3 +215,21 @@ def test_a_policy_gets_the_environment_it_was_trained_with(parts):
         assert match_policy(cfg, trained).social == social
     with pytest.raises(ValueError, match="retrain"):
         match_policy(cfg, SimpleNamespace(observation_space=SimpleNamespace(shape=(100,))))
+
+
+def test_a_shown_waypoint_changes_only_that_persons_goal_inputs(parts):
+    env = WalkEnv(EnvConfig(scenes=("floor",), num_agents=2, agents_per_scene=2, max_steps=5, auto_reset=False),
+                  *parts)
+    obs = env.reset()
+    real_rewards_target = env.target().copy()
+    shown = np.full((2, 2), np.nan)
+    shown[1] = env.target()[1] + [0.0, 1.5]  # person 1 is shown a waypoint 1.5 m to the side
+    steered = env.observe(target=shown, goal=shown)
+    np.testing.assert_array_equal(steered[0], obs[0])
+    changed = np.flatnonzero(steered[1] != obs[1])
+    body_inputs = 2 * 67 * 3  # the seed frames' markers come first, the 2 x 5 goal inputs next
+    assert len(changed) and changed.min() >= body_inputs and changed.max() < body_inputs + 10
+    np.testing.assert_array_equal(env.observe(target=env.target(), goal=env.goal), obs)  # the real ones: same
+    # from the state's observation only the goal inputs are redone (no second ray cast): same values
+    np.testing.assert_array_equal(env.observe(target=shown, goal=shown, obs=obs), steered)
+    np.testing.assert_array_equal(env.target(), real_rewards_target)  # the path itself is unchanged

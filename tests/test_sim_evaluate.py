@@ -108,6 +108,32 @@ def test_evaluation_with_the_search_steps_its_chosen_codes(setup, monkeypatch):
     # the search's codes are not the policy's mean (0.3) everywhere: candidates were chosen
     assert any(not np.allclose(c[4], 0.3) for c in calls)
 
+
+def test_evaluation_with_steering_shows_the_policy_steered_observations(setup, monkeypatch):
+    from egogen.sim import steering
+    from egogen.sim.env import EnvConfig
+
+    body, *_ = setup
+    shown, seen = [], []
+    real = steering.steered_observation
+
+    def spy(env, velocity, cfg, active=None, obs=None):
+        obs, steered = real(env, velocity, cfg, active, obs)
+        shown.append(obs)
+        return obs, steered
+
+    class Recorder:
+        def predict(self, obs, deterministic=True):
+            seen.append(obs)
+            return np.zeros((len(obs), 32), np.float32), None
+
+    monkeypatch.setattr(steering, "steered_observation", spy)
+    out = evaluate_policy(Recorder(), untrained_motion(body), body, "floor:3", episodes=2, agents=2,
+                          cfg=EnvConfig(max_steps=3), steering=steering.SteeringConfig(radius=0.9))
+    assert out["steering"]["radius"] == 0.9 and out["search"] is None
+    assert len(shown) == len(seen) > 0 and all(a is b for a, b in zip(shown, seen))
+
+
 def test_crowd_recording_holds_finished_people_and_animates(setup, tmp_path):
     from PIL import Image
 

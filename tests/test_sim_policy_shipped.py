@@ -36,11 +36,13 @@ def test_shipped_policy_reaches_a_goal_3_m_away_on_open_floor():
     assert reached.all(), f"goals reached {reached}, final distances {np.linalg.norm(final - goals, axis=1)}"
 
 
-def _head_on(anticipate: float, prior_fraction: float) -> tuple[float, np.ndarray]:
+def _head_on(anticipate: float, prior_fraction: float, candidates: int = 16,
+             steering=None) -> tuple[float, np.ndarray]:
     """Two people sent head-on through each other's start on open floor, 5 m apart, with the
-    test-time search of `egogen simulate`; returns their closest pelvis distance (m) and which
-    reached their goal."""
+    test-time search of `egogen simulate` (``candidates`` > 1) and/or the steering layer;
+    returns their closest pelvis distance (m) and which reached their goal."""
     from egogen.sim.search import search_latents
+    from egogen.sim.steering import pelvis_velocity, steered_observation
 
     torch.set_num_threads(1)
     body = load_body_model(num_betas=16)
@@ -54,10 +56,14 @@ def _head_on(anticipate: float, prior_fraction: float) -> tuple[float, np.ndarra
     rng, obs = np.random.default_rng(0), env.observe()
     head = env.seed_m[:, 0, :, 2].max(axis=-1)
     reached, closest = np.zeros(2, bool), np.inf
+    velocity = np.zeros((2, 2))
     for _ in range(30):
-        z = search_latents(policy, obs, env, rng, 16, 1.5, active=~reached, head_height=head,
+        if steering is not None:
+            obs, _ = steered_observation(env, velocity, steering, active=~reached)
+        z = search_latents(policy, obs, env, rng, candidates, 1.5, active=~reached, head_height=head,
                            prior_fraction=prior_fraction, anticipate=anticipate)
         obs, _, done, infos = env.step(z)
+        velocity = np.where(reached[:, None], 0.0, pelvis_velocity(env.last_markers, env.g, 30.0))
         pel = pelvis_xy(env.last_markers, env.g)
         closest = min(closest, float(np.linalg.norm(pel[0] - pel[1], axis=-1).min()))
         reached |= np.array([i["is_success"] for i in infos])
@@ -72,3 +78,12 @@ def test_search_with_anticipation_makes_two_people_pass_each_other_without_touch
     assert reached.all()
     # body discs of 0.25 m plus the 0.2 m of personal space asked for: 0.7 m apart
     assert closest >= 0.7 and closest > plain + 0.1, (closest, plain)
+
+
+def test_steering_makes_the_policy_alone_give_way_to_a_person_walking_head_on():
+    from egogen.sim.steering import SteeringConfig
+
+    plain, _ = _head_on(0.0, 0.0, candidates=1)
+    closest, reached = _head_on(0.0, 0.0, candidates=1, steering=SteeringConfig())
+    assert reached.all()
+    assert plain < 0.5 <= closest, (closest, plain)  # without steering their bodies touch

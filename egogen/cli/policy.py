@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from egogen.cli.search_options import anticipate_option, personal_space_option, prior_fraction_option
+from egogen.cli.search_options import anticipate_option, personal_space_option, prior_fraction_option, steer_option
 from egogen.resources import default_policy_path
 
 console = Console(stderr=True)
@@ -122,6 +122,7 @@ def eval_cmd(
     anticipate: float = anticipate_option("With --candidates > 1"),
     prior_fraction: float = prior_fraction_option("With --candidates > 1"),
     personal_space: float = personal_space_option("With --candidates > 1 (the metrics do not use it)"),
+    steer: bool = steer_option(False, "Off by default (the policy alone; `egogen simulate` steers)"),
 ) -> None:
     """Evaluate a walking policy with DIMOS's metrics (success, contact, loco-pene ...).
 
@@ -132,6 +133,7 @@ def eval_cmd(
 
     from egogen.sim.env import EnvConfig
     from egogen.sim.evaluate import evaluate_policy
+    from egogen.sim.steering import SteeringConfig
 
     path = policy or default_policy_path()
     if not path.is_file():
@@ -147,8 +149,8 @@ def eval_cmd(
                               cfg=EnvConfig(reproject=reproject, personal_space=personal_space),
                               seed=seed, progress=lambda d, t: bar.update(task, completed=d),
                               candidates=candidates, spread=spread, prior_fraction=prior_fraction,
-                              anticipate=anticipate)
-    report = {k: out[k] for k in ("scene", "agents", "episodes", "search")} | {"metrics": out["metrics"]}
+                              anticipate=anticipate, steering=SteeringConfig() if steer else None)
+    report = {k: out[k] for k in ("scene", "agents", "episodes", "search", "steering")} | {"metrics": out["metrics"]}
     if video:
         from egogen.scene import load_scene
         from egogen.sim.show import record_crowd, save_crowd_video

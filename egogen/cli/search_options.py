@@ -1,5 +1,5 @@
-"""Command-line options of the test-time search (:mod:`egogen.sim.search`), shared by
-``egogen simulate`` and ``egogen eval --candidates N``; defaults from
+"""Command-line options of the test-time search (:mod:`egogen.sim.search`) and the steering
+layer (:mod:`egogen.sim.steering`), shared by ``egogen simulate`` and ``egogen eval``; defaults from
 :mod:`egogen.sim.search_settings` (as ``SimulateConfig``'s)."""
 
 from __future__ import annotations
@@ -29,3 +29,11 @@ def personal_space_option(when: str):
     """``--personal-space``: metres of gap the search keeps between two people."""
     return typer.Option(PERSONAL_SPACE, "--personal-space", min=0.0,
                         help=f"{when}: metres of gap the search keeps between two people's 0.25 m body discs.")
+
+
+def steer_option(default: bool, when: str):
+    """``--steer/--no-steer``: the steering layer between the people and the policy."""
+    return typer.Option(default, "--steer/--no-steer",
+                        help=f"{when}: people on course to touch someone within 2.5 s are shown a waypoint that "
+                        "gives way (a side step, slower, or a stop, picked by time to collision) instead of "
+                        "their path's next one.")

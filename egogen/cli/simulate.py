@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from egogen.cli.search_options import anticipate_option, personal_space_option, prior_fraction_option
+from egogen.cli.search_options import anticipate_option, personal_space_option, prior_fraction_option, steer_option
 
 console = Console(stderr=True)
 
@@ -63,6 +63,7 @@ def simulate_cmd(
     anticipate: float = anticipate_option("Policy source"),
     prior_fraction: float = prior_fraction_option("Policy source"),
     personal_space: float = personal_space_option("Policy source"),
+    steer: bool = steer_option(True, "Policy source"),
 ) -> None:
     """Simulate people walking through a scene and write egocentric samples as dataset shards.
 
@@ -71,7 +72,8 @@ def simulate_cmd(
     one wearer of one episode: SMPL-X motion, the camera trajectory and intrinsics, eye gaze,
     the other people, text (instruction, description, captions) and metadata, at 30 Hz.
     The shipped PPO policy picks each person's next motion primitive (a latent code of the
-    motion C-VAE); a test-time search tries --candidates codes per step, looks 1 s ahead for
+    motion C-VAE); people on course to touch someone are steered (shown a waypoint that gives
+    way: --steer); a test-time search tries --candidates codes per step, looks 1 s ahead for
     people on course to touch (they wait or step aside: --anticipate, --prior-fraction) and
     rewinds stretches that would fall, collide or enter furniture. Episodes failing the
     quality gate (goal not reached, fall, penetration, collisions) are re-drawn and counted.
@@ -95,7 +97,8 @@ def simulate_cmd(
     cfg = SimulateConfig(scene=scene, n=n, agents=agents, seed=seed, rig=rig, source=source,
                          policy=str(policy) if policy else None, motion=str(motion_dir) if motion_dir else None,
                          goals=_goals(goals), candidates=candidates, reproject=reproject,
-                         anticipate=anticipate, prior_fraction=prior_fraction, personal_space=personal_space)
+                         anticipate=anticipate, prior_fraction=prior_fraction, personal_space=personal_space,
+                         steer=steer)
     workers = workers or os.cpu_count() or 1
     with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"),
                   TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console, transient=True) as bar:

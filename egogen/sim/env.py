@@ -309,25 +309,57 @@ class WalkEnv(VecEnv):
         return self._observe()
 
     # ------------------------------------------------------------------ observation
-    def observe(self) -> np.ndarray:
+    def observe(self, target: Optional[np.ndarray] = None, goal: Optional[np.ndarray] = None,
+                obs: Optional[np.ndarray] = None) -> np.ndarray:
         """(N, obs_dim) float32 observations of the current state (after :meth:`assign` or
-        after changing ``seed_m`` by hand)."""
-        return self._observe()
+        after changing ``seed_m`` by hand).
 
-    def _observe(self) -> np.ndarray:
-        N = self.num_envs
+        Args:
+            target, goal: optional (N, 2) world xy shown to the policy instead of an agent's
+                next waypoint / final goal (NaN rows: the real one). Only the observation
+                changes; rewards, waypoints and success keep the real path (the steering
+                layer, :mod:`egogen.sim.steering`).
+            obs: this state's observation, already computed (e.g. returned by :meth:`step`):
+                only its goal inputs are recomputed, with no second ray cast (same values as
+                observing afresh).
+        """
+        if obs is None:
+            return self._observe(target, goal)
+        out = np.array(obs, np.float32, copy=True)
+        start = self.seed_m[0].size  # the seed frames' markers come first
+        out[:, start:start + 10] = self._goal_features(*self._frame(), target, goal)
+        return out
+
+    def _frame(self) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 3, 3) rotations and (N, 3) origins of every agent's canonical frame (its first
+        seed frame), float64."""
         seed = torch.as_tensor(self.seed_m, dtype=torch.float32)
         with torch.no_grad():
             R, o = canonical_frame_t(self.mj(seed[:, 0]))
-        R, o = R.double().numpy(), o.double().numpy()
-        local = np.einsum("nji,ntmj->ntmi", R, self.seed_m - o[:, None, None])
-        feats = []
-        for xy in (self.target(), self.goal):
+        return R.double().numpy(), o.double().numpy()
+
+    def _goal_features(self, R: np.ndarray, o: np.ndarray, target: Optional[np.ndarray],
+                       goal: Optional[np.ndarray]) -> np.ndarray:
+        """(N, 10) the target waypoint's and the final goal's inputs (x, y, cos, sin,
+        1 / (1 + d) each, canonical frame); ``target`` / ``goal`` replace the real ones where
+        their rows are not NaN."""
+        N, feats = self.num_envs, []
+        for real, given in ((self.target(), target), (self.goal, goal)):
+            xy = real
+            if given is not None:
+                given = np.asarray(given, np.float64).reshape(N, 2)
+                xy = np.where(np.isnan(given).any(axis=1, keepdims=True), real, given)
             g_loc = _in_frame(R[:, :2, :2], o[:, :2], xy)
             d = np.linalg.norm(g_loc, axis=1)
             feats.append(np.stack([g_loc[:, 0], g_loc[:, 1], g_loc[:, 0] / np.maximum(d, 1e-6),
                                    g_loc[:, 1] / np.maximum(d, 1e-6), 1.0 / (1.0 + d)], axis=1))
-        goal_feat = np.concatenate(feats, 1)
+        return np.concatenate(feats, 1)
+
+    def _observe(self, target: Optional[np.ndarray] = None, goal: Optional[np.ndarray] = None) -> np.ndarray:
+        N = self.num_envs
+        R, o = self._frame()
+        local = np.einsum("nji,ntmj->ntmi", R, self.seed_m - o[:, None, None])
+        goal_feat = self._goal_features(R, o, target, goal)
         depth = normalise_depth(self._sense(), self.cfg.sensing).reshape(N, -1)
         remaining = 1.0 - self.steps / self.budget
         parts = [local.reshape(N, -1), goal_feat, depth, remaining[:, None]]

@@ -74,7 +74,7 @@ def episode_metrics(markers: np.ndarray, g: MarkerGroups, ps, goal: np.ndarray, 
 def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agents: int = 1,
                     cfg: EnvConfig | None = None, seed: int = 0, progress=None,
                     record: bool = False, candidates: int = 1, spread: float = 1.5,
-                    prior_fraction: float = 0.0, anticipate: float = 0.0) -> dict:
+                    prior_fraction: float = 0.0, anticipate: float = 0.0, steering=None) -> dict:
     """Run ``episodes`` episodes (counted over all agents) and average the metrics.
 
     Args:
@@ -94,13 +94,17 @@ def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agent
             ``spread`` standard deviations around the policy's action, ``prior_fraction`` of
             them from the C-VAE prior for people on a collision course, scored one step ahead with ``anticipate`` weighting
             predicted collisions; no rewinds, no quality gate), seeded by ``seed``.
+        steering: a :class:`~egogen.sim.steering.SteeringConfig` to put the steering layer
+            between the people and the policy (people on a collision course are shown a
+            waypoint that gives way), or None (default: the policy sees its real path).
     Returns:
         dict with ``metrics`` (means over episodes), ``episodes`` (their number),
         ``per_episode`` (per-episode dicts), ``search`` (the search's settings, None without
-        one) and, with ``record``, ``trajectories`` (list of (goal, (T, 67, 3) markers)).
+        one), ``steering`` (its settings, None without) and, with ``record``, ``trajectories`` (list of (goal, (T, 67, 3) markers)).
     """
     from egogen.sim.env import match_policy, standing_markers
     from egogen.sim.search import search_latents
+    from egogen.sim.steering import pelvis_velocity, steered_observation
 
     cfg = match_policy(replace(cfg or EnvConfig(), scenes=(scene,), num_agents=agents, agents_per_scene=agents,
                                seed=seed), policy)
@@ -113,12 +117,16 @@ def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agent
     results, trajectories = [], []
     search_rng = np.random.default_rng(seed)
     head_height = env.seed_m[:, 0, :, 2].max(axis=-1)  # (N,) standing head height of each person, m
+    velocity = np.zeros((agents, 2))  # m/s over each person's last primitive
     while len(results) < episodes:
+        if steering is not None:
+            obs, _ = steered_observation(env, velocity, steering, obs=obs)
         actions = search_latents(policy, obs, env, search_rng, candidates, spread, head_height=head_height,
                                  prior_fraction=prior_fraction, anticipate=anticipate)
         obs, _, done, infos = env.step(actions)
         new = env.last_markers
         pel = pelvis_xy(new, g)  # (N, 13, 2)
+        velocity = pelvis_velocity(new, g, FPS)
         for i in range(agents):
             tracks[i].append(new[i])
             others[i].append(np.delete(pel, i, axis=0).transpose(1, 0, 2))
@@ -131,6 +139,7 @@ def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agent
             tracks[i], others[i] = [env.seed_m[i]], []
             goals[i] = env.goal[i]
             head_height[i] = env.seed_m[i, 0, :, 2].max()
+            velocity[i] = 0.0  # a new episode starts standing
             if progress:
                 progress(min(len(results), episodes), episodes)
     results = results[:episodes]
@@ -138,7 +147,8 @@ def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agent
                else float("nan") for k in results[0]}
     search = None if candidates == 1 else {"candidates": candidates, "spread": spread, "prior_fraction": prior_fraction,
                                            "anticipate": anticipate, "personal_space": cfg.personal_space}
-    out = {"scene": scene, "agents": agents, "episodes": len(results), "search": search, "metrics": metrics,
+    out = {"scene": scene, "agents": agents, "episodes": len(results), "search": search,
+           "steering": None if steering is None else steering.as_dict(), "metrics": metrics,
            "per_episode": results}
     if record:
         out["trajectories"] = trajectories

@@ -281,7 +281,7 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
                    spread: float = 1.5, max_backtracks: int = 30, rewind: int = 2,
                    min_person_distance: float = 0.3, penetration_depth: float = 0.03,
                    pene_frames: int = 0, reproject: float = 0.5, prior_fraction: float = 0.0,
-                   anticipate: float = 0.0, personal_space: float = 0.0) -> Episode:
+                   anticipate: float = 0.0, personal_space: float = 0.0, steering=None) -> Episode:
     """An episode of ``num_people`` people walking chains of goals, driven by the policy.
 
     Args:
@@ -316,6 +316,9 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
             weight on predicted collisions (:func:`~egogen.sim.search.search_latents`).
         personal_space: metres of gap the search's crowding and anticipation terms ask for
             between two people's body discs (``EnvConfig.personal_space``).
+        steering: a :class:`~egogen.sim.steering.SteeringConfig`: people on course to touch
+            someone are shown a waypoint that gives way (:mod:`egogen.sim.steering`); None =
+            the policy sees its real path.
     Returns:
         :class:`Episode` at 30 Hz, ``2 + 13 * steps`` frames (the 2 standing seed frames
         first). A person who reached its last goal stands still, holding its last frame, until
@@ -333,6 +336,7 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
     from egogen.sim.env import EnvConfig, WalkEnv, match_policy, place_markers, standing_markers
     from egogen.sim.rewards import pelvis_xy
     from egogen.sim.search import search_latents
+    from egogen.sim.steering import pelvis_velocity, steered_observation
 
     ps, scene_spec = resolve_scene(scene, scene_spec)
     motion = motion or load_motion_models()
@@ -434,7 +438,13 @@ def policy_episode(scene, seed: int, num_people: int = 3, index: int = 0, num_go
     history: list[dict] = []  # snapshot before each step
     while steps < max_steps and any(h is None for h in held) and not fallen and not timed_out:
         active = np.array([h is None for h in held])
-        actions = search_latents(policy, obs, env, search_rng, candidates, spread, active=active,
+        if steering is not None:  # velocity over each walking person's last primitive (0 standing)
+            velocity = np.stack([pelvis_velocity(t[-1][None], env.g, FPS)[0] if a else np.zeros(2)
+                                 for t, a in zip(tracks, active)])
+            shown, _ = steered_observation(env, velocity, steering, active, obs=obs)
+        else:
+            shown = obs
+        actions = search_latents(policy, shown, env, search_rng, candidates, spread, active=active,
                                  head_height=head_height, prior_fraction=prior_fraction, anticipate=anticipate)
         history.append(snapshot())
         obs, _, _, infos = env.step(actions)

@@ -8,3 +8,5 @@ PRIOR_FRACTION = 0.25
 """Share of the drawn codes taken from the C-VAE prior for people on a collision course."""
 PERSONAL_SPACE = 0.2
 """Metres of gap asked for between two people's body discs (``EnvConfig.personal_space``)."""
+STEER = True
+"""The steering layer (:mod:`egogen.sim.steering`) on in ``egogen simulate``."""

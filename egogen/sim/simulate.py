@@ -64,6 +64,8 @@ class SimulateConfig:
             within the next primitive counts).
         personal_space: metres of gap the search asks for between two people's body discs
             (radius 0.25 m) in its crowding and anticipation terms.
+        steer: the steering layer (:mod:`egogen.sim.steering`, default settings): people on
+            course to touch someone are shown a waypoint that gives way (policy source).
         reproject: weight of EgoGen's seed re-projection (policy source; 0 = off): each next
             primitive is seeded with this blend of the markers of the SMPL-X body regressed from
             the predicted seed frames and the predicted ones
@@ -96,6 +98,7 @@ class SimulateConfig:
     prior_fraction: float = search_settings.PRIOR_FRACTION
     anticipate: float = search_settings.ANTICIPATE
     personal_space: float = search_settings.PERSONAL_SPACE
+    steer: bool = search_settings.STEER
     reproject: float = 0.5
     goals: tuple[int, int] = (1, 3)
     max_duration_s: float = 30.0
@@ -222,12 +225,13 @@ def _episode(cfg: SimulateConfig, index: int, attempt: int):
 
         return scripted_episode(res["scene"], seed, body=res["body"], **common)
     from egogen.sim.policy_episode import policy_episode
+    from egogen.sim.steering import SteeringConfig
 
     pol = _policy_resources(cfg)
     return policy_episode(res["scene"], seed, body=pol["policy_body"], policy=pol["policy"], motion=pol["motion"],
                           refine_steps=cfg.refine_steps, candidates=cfg.candidates, spread=cfg.spread,
                           reproject=cfg.reproject, prior_fraction=cfg.prior_fraction, anticipate=cfg.anticipate,
-                          personal_space=cfg.personal_space,
+                          personal_space=cfg.personal_space, steering=SteeringConfig() if cfg.steer else None,
                           min_person_distance=cfg.min_person_distance, penetration_depth=cfg.penetration_depth,
                           **common)
 
