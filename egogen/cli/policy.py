@@ -108,7 +108,8 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
     motion_dir: Optional[Path] = typer.Option(None, "--motion", help="Motion-model folder (default: shipped)."),
     video: Optional[Path] = typer.Option(None, "--video", help="Also animate one crowd of --agents people "
-                                         "(at least 2) walking to their goals, top-down: .gif or .mp4."),
+                                         "(at least 2) walking to their goals, top-down: .gif or .mp4 (with "
+                                         "--steer steered; the search is not shown)."),
     reproject: float = typer.Option(0.5, "--reproject", min=0.0, max=1.0,
                                     help="Weight of EgoGen's seed re-projection: each next primitive starts from "
                                     "this blend of the markers of the SMPL-X body regressed from the predicted "
@@ -157,7 +158,7 @@ def eval_cmd(
 
         with console.status(f"recording {max(agents, 2)} people for {video} .."):
             rec = record_crowd(model, motion, body, scene, max(agents, 2), cfg=EnvConfig(reproject=reproject),
-                               seed=seed)
+                               seed=seed, steering=SteeringConfig() if steer else None)
             save_crowd_video(load_scene(scene), rec, video)
         console.print(f"wrote {video}")
     if as_json:

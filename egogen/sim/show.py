@@ -9,14 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from egogen.sim.env import EnvConfig, WalkEnv, match_policy, standing_markers
+from egogen.sim.env import FPS, EnvConfig, WalkEnv, match_policy, standing_markers
 from egogen.sim.rewards import pelvis_xy
+from egogen.sim.steering import pelvis_velocity, steered_observation
 
 __all__ = ["record_crowd", "save_crowd_video"]
 
 
 def record_crowd(policy, motion, body, scene: str, agents: int = 4, seed: int = 0,
-                 max_steps: int = 40, cfg: EnvConfig | None = None) -> dict:
+                 max_steps: int = 40, cfg: EnvConfig | None = None, steering=None) -> dict:
     """Release ``agents`` people together and record them until all reach their goals.
 
     A person who reaches its goal (or falls) stops there (its last frame is held) while the
@@ -30,6 +31,8 @@ def record_crowd(policy, motion, body, scene: str, agents: int = 4, seed: int = 
         seed: task seed (starts and goals as :class:`WalkEnv` draws them).
         max_steps: primitives (13 frames, 0.43 s each) at most.
         cfg: environment options (scene, agents, seed and resets are set here).
+        steering: a :class:`~egogen.sim.steering.SteeringConfig` to steer the people as
+            ``egogen simulate`` does (:mod:`egogen.sim.steering`), or None.
     Returns:
         dict: ``markers`` (K, T, 67, 3) world markers (metres, 30 Hz), ``joints``
         (K, T, 22, 3), ``goals`` (K, 2), ``success`` (K,) bool, ``scene`` (spec),
@@ -45,9 +48,13 @@ def record_crowd(policy, motion, body, scene: str, agents: int = 4, seed: int = 
     active = np.ones(agents, bool)
     success = np.zeros(agents, bool)
     goals = env.goal.copy()
+    velocity = np.zeros((agents, 2))  # m/s over the last primitive, 0 for people who are done
     for _ in range(max_steps):
+        if steering is not None:
+            obs, _ = steered_observation(env, velocity, steering, active, obs=obs)
         actions, _ = policy.predict(obs, deterministic=True)
         obs, _, done, infos = env.step(actions)
+        velocity = np.where(active[:, None], pelvis_velocity(env.last_markers, env.g, FPS), 0.0)
         for i in range(agents):
             tracks[i].append(env.last_markers[i] if active[i] else np.repeat(tracks[i][-1][-1:], 13, 0))
         for i in np.flatnonzero(done & active):
