@@ -36,7 +36,7 @@ def record_crowd(policy, motion, body, scene: str, agents: int = 4, seed: int = 
     Returns:
         dict: ``markers`` (K, T, 67, 3) world markers (metres, 30 Hz), ``joints``
         (K, T, 22, 3), ``goals`` (K, 2), ``success`` (K,) bool, ``scene`` (spec),
-        ``marker_names`` (the 67 SSM2 names).
+        ``marker_names`` (the 67 SSM2 names), ``steered`` (bool).
     """
     import torch
 
@@ -66,7 +66,8 @@ def record_crowd(policy, motion, body, scene: str, agents: int = 4, seed: int = 
     with torch.no_grad():
         joints = motion.marker_joints(torch.as_tensor(markers.reshape(-1, *markers.shape[2:]))).numpy()
     return {"markers": markers, "joints": joints.reshape(agents, markers.shape[1], -1, 3), "goals": goals,
-            "success": success, "scene": scene, "marker_names": list(body.markers.names)}
+            "success": success, "scene": scene, "marker_names": list(body.markers.names),
+            "steered": steering is not None}
 
 
 def save_crowd_video(ps, rec: dict, out: str | Path, fps: float = 30.0, step: int = 3) -> Path:
@@ -116,7 +117,8 @@ def save_crowd_video(ps, rec: dict, out: str | Path, fps: float = 30.0, step: in
                     bones[k][b].set_data([J[k, t, p, 0], J[k, t, c, 0]], [J[k, t, p, 1], J[k, t, c, 1]])
                     b += 1
         reached = int(rec["success"].sum())
-        title.set_text(f"egogen policy, {rec['scene']}: {K} people, t = {t / fps:4.1f} s "
+        title.set_text(f"egogen policy{' + steering' if rec.get('steered') else ''}, {rec['scene']}: {K} people, "
+                       f"t = {t / fps:4.1f} s "
                        f"({reached}/{K} reach their goals)")
         return []
 
