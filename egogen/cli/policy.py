@@ -1,4 +1,4 @@
-"""``egogen train-policy`` and ``egogen eval``: the ego-sensing walking policy."""
+"""``egogen train-policy``, ``egogen distill-policy`` and ``egogen eval``: the ego-sensing walking policy."""
 
 from __future__ import annotations
 
@@ -168,7 +168,57 @@ def eval_cmd(
             console.print(f"{k:>20}  {v:.3f}")
 
 
+def distill_policy_cmd(
+    out: Path = typer.Option(Path("runs/policy-distilled"), "--out", help="Run folder: policy.zip, distill.json."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Teacher policy.zip (default: the shipped policy)."),
+    rounds: int = typer.Option(2, "--rounds", min=1, help="Collection rounds: 1 = the teacher drives; each "
+                               "further round lets the student drive and labels the states it reaches (DAgger)."),
+    steps: int = typer.Option(2500, "--steps", min=1, help="Environment steps collected per round (16 people "
+                              "in apartments 1-4 at once: 40 000 pairs at 2500)."),
+    epochs: int = typer.Option(30, "--epochs", min=1, help="Passes over all pairs when refitting the student."),
+    social: int = typer.Option(3, "--social", min=1, help="Nearest people whose positions and velocities the "
+                               "student observes."),
+    seed: int = typer.Option(11, "--seed", help="Seed of the episodes and of the fit."),
+    motion_dir: Optional[Path] = typer.Option(None, "--motion", help="Motion-model folder (default: shipped)."),
+) -> None:
+    """Teach a walking policy to give way: imitate the policy acting through the steering layer.
+
+    The teacher (the shipped policy by default) walks crowds of 4 in apartments 1-4 with the
+    steering layer of `egogen simulate` between it and its path; the student observes the
+    nearest people directly and learns the teacher's actions without being steered
+    (docs/policy.md, "Distilling the steering"). Evaluate the result with
+    `egogen eval --agents 4 --policy OUT/policy.zip`.
+    """
+    from stable_baselines3 import PPO
+
+    from egogen.sim.distill import DistillConfig, distill_policy
+
+    path = policy or default_policy_path()
+    if not path.is_file():
+        console.print(f"[red]error:[/red] no teacher policy at {path}; pass --policy PATH/policy.zip")
+        raise typer.Exit(2)
+    motion, body = _models(motion_dir)
+    cfg = DistillConfig(steps=steps, rounds=rounds, epochs=epochs, social=social, seed=seed)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                  TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task("collecting", total=steps * rounds)
+
+        def report(r, s, total):
+            bar.update(task, completed=r * total + s, description=f"round {r + 1}/{rounds}: collecting")
+
+        try:
+            rep = distill_policy(out, PPO.load(path, device="cpu"), motion, body, cfg, progress=report)
+        except ValueError as e:
+            console.print(f"[red]error:[/red] {e}")
+            raise typer.Exit(2)
+    for r in rep["rounds"]:
+        console.print(f"round {r['round'] + 1}: {r['steered_fraction']:.0%} of the pairs steered, validation MSE "
+                      f"{r['val_mse_before']:.3f} -> {r['val_mse_after']:.3f}")
+    console.print(f"done in {rep['wall_s'] / 60:.1f} min -> {out / 'policy.zip'}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``train-policy`` and ``eval`` to the root app."""
+    """Add ``train-policy``, ``distill-policy`` and ``eval`` to the root app."""
     app.command("train-policy")(train_policy_cmd)
+    app.command("distill-policy")(distill_policy_cmd)
     app.command("eval")(eval_cmd)
