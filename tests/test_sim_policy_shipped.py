@@ -5,7 +5,7 @@ import torch
 
 from egogen.body import load_body_model
 from egogen.motion.checkpoint import load_motion_models
-from egogen.sim.env import EnvConfig, WalkEnv, place_markers, standing_markers
+from egogen.sim.env import EnvConfig, WalkEnv, match_policy, place_markers, standing_markers
 from egogen.sim.policy_episode import load_policy
 from egogen.sim.rewards import pelvis_xy
 
@@ -15,8 +15,8 @@ def test_shipped_policy_reaches_a_goal_3_m_away_on_open_floor():
     body = load_body_model(num_betas=16)
     policy = load_policy()  # the shipped policies/policy/policy.zip
     motion = load_motion_models()
-    env = WalkEnv(EnvConfig(scenes=("floor",), num_agents=4, max_steps=20, auto_reset=False), motion,
-                  standing_markers(body), body.markers.names)
+    env = WalkEnv(match_policy(EnvConfig(scenes=("floor",), num_agents=4, max_steps=20, auto_reset=False), policy),
+                  motion, standing_markers(body), body.markers.names)
     env.reset()
     start = np.array([5.0, 5.0])
     # four goals 3 m away (ahead-left, ahead-right, sideways, behind), all starts facing +x
@@ -47,8 +47,9 @@ def _head_on(anticipate: float, prior_fraction: float, candidates: int = 16,
     torch.set_num_threads(1)
     body = load_body_model(num_betas=16)
     policy = load_policy()
-    env = WalkEnv(EnvConfig(scenes=("floor",), num_agents=2, agents_per_scene=2, max_steps=30, auto_reset=False,
-                            personal_space=0.2), load_motion_models(), standing_markers(body), body.markers.names)
+    cfg = match_policy(EnvConfig(scenes=("floor",), num_agents=2, agents_per_scene=2, max_steps=30,
+                                 auto_reset=False, personal_space=0.2), policy)
+    env = WalkEnv(cfg, load_motion_models(), standing_markers(body), body.markers.names)
     env.reset()
     a, b = np.array([3.0, 5.0]), np.array([8.0, 5.05])
     env.assign(0, np.repeat(place_markers(env.seed_pose, a, 0.0)[None], 2, 0), b[None])
