@@ -171,7 +171,7 @@ def eval_cmd(
 def distill_policy_cmd(
     out: Path = typer.Option(Path("runs/policy-distilled"), "--out", help="Run folder: policy.zip, distill.json."),
     policy: Optional[Path] = typer.Option(None, "--policy", help="Teacher policy.zip (default: the shipped policy)."),
-    rounds: int = typer.Option(2, "--rounds", min=1, help="Collection rounds: 1 = the teacher drives; each "
+    rounds: int = typer.Option(3, "--rounds", min=1, help="Collection rounds: 1 = the teacher drives; each "
                                "further round lets the student drive and labels the states it reaches (DAgger)."),
     steps: int = typer.Option(2500, "--steps", min=1, help="Environment steps collected per round (16 people "
                               "in apartments 1-4 at once: 40 000 pairs at 2500)."),
@@ -186,7 +186,7 @@ def distill_policy_cmd(
     The teacher (the shipped policy by default) walks crowds of 4 in apartments 1-4 with the
     steering layer of `egogen simulate` between it and its path; the student observes the
     nearest people directly and learns the teacher's actions without being steered
-    (docs/policy.md, "Distilling the steering"). Evaluate the result with
+    (docs/policy.md, "Teaching the policy to give way"). Evaluate the result with
     `egogen eval --agents 4 --policy OUT/policy.zip`.
     """
     from stable_baselines3 import PPO

@@ -52,7 +52,7 @@ class DistillConfig:
     scenes: tuple[str, ...] = tuple(f"apartment:{i}" for i in range(1, 5))
     agents_per_scene: int = 4
     steps: int = 2500
-    rounds: int = 2
+    rounds: int = 3
     epochs: int = 30
     learning_rate: float = 3e-4
     batch_size: int = 512
