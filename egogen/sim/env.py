@@ -326,8 +326,9 @@ class WalkEnv(VecEnv):
         if obs is None:
             return self._observe(target, goal)
         out = np.array(obs, np.float32, copy=True)
-        start = self.seed_m[0].size  # the seed frames' markers come first
-        out[:, start:start + 10] = self._goal_features(*self._frame(), target, goal)
+        goal_feat = self._goal_features(*self._frame(), target, goal)
+        start = self.seed_m[0].size  # the seed frames' markers come first, as in _observe
+        out[:, start:start + goal_feat.shape[1]] = goal_feat
         return out
 
     def _frame(self) -> tuple[np.ndarray, np.ndarray]:

@@ -92,15 +92,17 @@ def evaluate_policy(policy, motion, body, scene: str, episodes: int = 200, agent
             policy's mean action; more runs the test-time search of ``egogen simulate``
             (:func:`~egogen.sim.search.search_latents`: the best of ``candidates`` codes drawn
             ``spread`` standard deviations around the policy's action, ``prior_fraction`` of
-            them from the C-VAE prior for people on a collision course, scored one step ahead with ``anticipate`` weighting
-            predicted collisions; no rewinds, no quality gate), seeded by ``seed``.
+            them from the C-VAE prior for people on a collision course, scored one step ahead
+            with ``anticipate`` weighting predicted collisions; no rewinds, no quality gate),
+            seeded by ``seed``.
         steering: a :class:`~egogen.sim.steering.SteeringConfig` to put the steering layer
             between the people and the policy (people on a collision course are shown a
             waypoint that gives way), or None (default: the policy sees its real path).
     Returns:
         dict with ``metrics`` (means over episodes), ``episodes`` (their number),
         ``per_episode`` (per-episode dicts), ``search`` (the search's settings, None without
-        one), ``steering`` (its settings, None without) and, with ``record``, ``trajectories`` (list of (goal, (T, 67, 3) markers)).
+        one), ``steering`` (its settings, None without) and, with ``record``,
+        ``trajectories`` (list of (goal, (T, 67, 3) markers)).
     """
     from egogen.sim.env import match_policy, standing_markers
     from egogen.sim.search import search_latents

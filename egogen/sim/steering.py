@@ -32,6 +32,8 @@ from typing import Callable
 
 import numpy as np
 
+from egogen.sim.rewards import pelvis_xy
+
 __all__ = ["SteeringConfig", "choose_velocities", "observed_targets", "pelvis_velocity", "steered_observation",
            "time_to_collision"]
 
@@ -189,8 +191,6 @@ def pelvis_velocity(markers: np.ndarray, g, fps: float) -> np.ndarray:
         g: :class:`~egogen.sim.rewards.MarkerGroups`.
         fps: frame rate, Hz.
     """
-    from egogen.sim.rewards import pelvis_xy
-
     p = pelvis_xy(np.asarray(markers, np.float64), g)
     return (p[:, -1] - p[:, 0]) * fps / (p.shape[1] - 1)
 
@@ -213,8 +213,6 @@ def steered_observation(env, velocity: np.ndarray, cfg: SteeringConfig = Steerin
         obs (N, obs_dim) float32 (``env.observe`` with the steered waypoints and goals) and
         steered (N,) bool.
     """
-    from egogen.sim.rewards import pelvis_xy
-
     pos = pelvis_xy(env.seed_m[:, -1], env.g)
     target = env.target()
     steered = np.zeros(env.num_envs, bool)
