@@ -83,3 +83,26 @@ def test_observed_targets_turn_slow_down_or_stop():
     np.testing.assert_allclose(t[2], [cfg.stop_ahead, 0.0])  # a stop: both just ahead
     np.testing.assert_allclose(g[2], t[2])
     assert np.isnan(t[3]).all() and np.isnan(g[3]).all()  # not steered: the real path
+
+
+def test_a_wall_margin_makes_people_give_way_away_from_furniture():
+    def wall_right(xy):  # a wall along y = -0.9: a side step to the right is allowed, but close
+        return np.asarray(xy)[..., 1] + 0.9
+
+    pos = np.array([[0.0, 0.0], [2.5, 0.0]])
+    vel = np.array([[1.1, 0.0], [-1.1, 0.0]])
+    target = np.array([[6.0, 0.0], [-3.0, 0.0]])
+
+    def closest(cfg):
+        v, steered = choose_velocities(pos, vel, target, np.array([0, 0]), wall_right, cfg)
+        assert steered[0]
+        return v[0], min(float(wall_right(pos[0] + v[0] * t)) for t in cfg.look_ahead)
+
+    v_hard, near_hard = closest(SteeringConfig(wall_margin=0.0))
+    v_soft, near_soft = closest(SteeringConfig(wall_margin=0.5))
+    assert v_hard[1] < 0 and near_hard < 0.5  # without the margin it steps right, within 0.5 m of the wall
+    assert near_soft > near_hard + 0.1 and near_soft >= 0.5, (v_soft, near_soft)  # it gives way on the free side
+    # on open floor the margin changes nothing
+    free = [choose_velocities(pos, vel, target, np.array([0, 0]), open_floor, SteeringConfig(wall_margin=m))[0]
+            for m in (0.0, 0.5)]
+    np.testing.assert_allclose(free[0], free[1])

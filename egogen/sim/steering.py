@@ -10,10 +10,12 @@ IJRR 1998), and keeps the one of least cost
 
     cost(v) = |v - v_pref| + threat_weight * max(0, 1 / ttc(v) - 1 / horizon)
               + WALL_COST * [a point ahead on v is closer than wall_clearance to an obstacle]
+              + wall_weight * max(0, 1 - clearance ahead on v / wall_margin)
               + left_cost * [v turns left]
 
 (the 1 / ttc "energy" of Karamouzas, Skinner and Guy, PRL 2014; the small left cost makes
-two people meeting head-on pass on the same side). When the person is on a collision course
+two people meeting head-on pass on the same side; the wall margin makes a side step towards
+furniture cost up to as much as stopping, so people give way on the free side). When the person is on a collision course
 and the best velocity is not its preferred one, the *observation* the policy gets is changed
 (:func:`observed_targets`): its next waypoint moves in the chosen direction, and for a slower
 velocity the final goal moves there too, so the policy, which decelerates near its goal,
@@ -57,6 +59,14 @@ class SteeringConfig:
         wall_clearance: a candidate whose points ``look_ahead`` seconds ahead come closer
             than this to an obstacle (walkable map clearance) is ruled out, metres.
         look_ahead: times, seconds, at which that is checked.
+        wall_margin: candidates whose points ``look_ahead`` ahead are closer than this to an
+            obstacle pay ``wall_weight * (1 - clearance / wall_margin)`` (the closest point),
+            so people give way by slowing down or on the free side rather than by stepping
+            towards furniture (0 = off), metres. With steering and search
+            (seeds 0-3, the distilled policy before its codes were scaled): penetration frames
+            2.65 -> 2.5 %, success 88.7 -> 91.3 %.
+        wall_weight: weight of that cost (m/s: 1 makes a side step that touches furniture
+            cost as much as stopping).
         left_cost: extra cost of turning left (people pass on their right).
         ahead: the steered waypoint lies this far along the chosen direction at full speed
             (proportionally closer for slower speeds), metres.
@@ -72,6 +82,8 @@ class SteeringConfig:
     threat_weight: float = 1.0
     wall_clearance: float = 0.25
     look_ahead: tuple[float, ...] = (0.4, 0.8)
+    wall_margin: float = 0.5
+    wall_weight: float = 1.0
     left_cost: float = 0.05
     ahead: float = 1.0
     stop_ahead: float = 0.1
@@ -141,12 +153,15 @@ def choose_velocities(pos: np.ndarray, vel: np.ndarray, target: np.ndarray, grou
         ttc = np.full(len(cand), np.inf)
         for j in np.flatnonzero((group == group[i]) & (np.arange(len(pos)) != i)):
             ttc = np.minimum(ttc, time_to_collision(pos[j] - pos[i], cand - vel[j], cfg.radius))
-        blocked = np.zeros(len(cand), bool)
+        near = np.full(len(cand), np.inf)
         for t in cfg.look_ahead:
-            blocked |= np.asarray(clearance(pos[i] + cand * t)) < cfg.wall_clearance
+            near = np.minimum(near, np.asarray(clearance(pos[i] + cand * t), np.float64))
+        blocked = near < cfg.wall_clearance
+        tight = np.maximum(0.0, 1.0 - near / cfg.wall_margin) if cfg.wall_margin > 0 else 0.0
         miss = np.linalg.norm(cand - v_pref, axis=1)
         threat = np.maximum(0.0, 1.0 / np.maximum(ttc, 1e-3) - 1.0 / cfg.horizon)
-        cost = miss + cfg.threat_weight * threat + WALL_COST * blocked + cfg.left_cost * left
+        cost = (miss + cfg.threat_weight * threat + WALL_COST * blocked + cfg.wall_weight * tight
+                + cfg.left_cost * left)
         best, preferred = int(np.argmin(cost)), int(np.argmin(miss))
         out[i] = cand[best]
         steered[i] = best != preferred and ttc[preferred] < cfg.horizon
