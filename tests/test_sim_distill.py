@@ -1,11 +1,13 @@
 """Distilling the steering layer: the widened student, the teacher's labels, the fit."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from egogen.body import load_body_model
-from egogen.sim.distill import DistillConfig, collect_pairs, distill_policy, fit_actor, widen_policy
+from egogen.sim.distill import DistillConfig, collect_pairs, distill_policy, fit_actor, shrink_actions, widen_policy
 from egogen.sim.env import EnvConfig, WalkEnv, standing_markers
 from egogen.sim.steering import SteeringConfig
 from sim_helpers import untrained_motion
@@ -83,3 +85,24 @@ def test_distillation_writes_a_student_that_sees_people_and_its_report(parts, tm
     assert (tmp_path / "distill.json").is_file()
     with pytest.raises(ValueError, match="social >= 1"):
         distill_policy(tmp_path, _teacher(parts), motion, body, DistillConfig(social=0))
+    with pytest.raises(ValueError, match="action_scale"):
+        distill_policy(tmp_path, _teacher(parts), motion, body, DistillConfig(action_scale=0.0))
+
+
+def test_the_action_scale_shrinks_the_students_codes_towards_the_prior(parts, tmp_path):
+    from stable_baselines3 import PPO
+
+    body, motion = parts
+    cfg = DistillConfig(scenes=("floor:3",), agents_per_scene=2, steps=6, rounds=1, epochs=1, social=2)
+    distill_policy(tmp_path / "one", _teacher(parts), motion, body, replace(cfg, action_scale=1.0))
+    distill_policy(tmp_path / "half", _teacher(parts), motion, body, replace(cfg, action_scale=0.5))
+    full, half = (PPO.load(tmp_path / d / "policy.zip", device="cpu") for d in ("one", "half"))
+    obs = np.random.default_rng(0).normal(size=(8, full.observation_space.shape[0])).astype(np.float32)
+    a = full.predict(obs, deterministic=True)[0]
+    assert np.abs(a).max() > 1e-3
+    np.testing.assert_allclose(half.predict(obs, deterministic=True)[0], 0.5 * a, rtol=1e-5, atol=1e-6)
+    assert shrink_actions(full, 0.25) is full
+    np.testing.assert_allclose(full.predict(obs, deterministic=True)[0], 0.25 * a, rtol=1e-5, atol=1e-6)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="positive"):
+            shrink_actions(full, bad)

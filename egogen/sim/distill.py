@@ -15,6 +15,10 @@ Gaussian's mean; Ross et al., AISTATS 2011, "DAgger"):
   to recover from its own mistakes; the student is refitted on all pairs so far.
 
 Only the actor's mean is trained; the value net and the action spread stay the teacher's.
+Last, the student's action mean is scaled towards the C-VAE prior's mean (z = 0) by
+``action_scale`` (:func:`shrink_actions`; the "truncation trick" of Brock et al., ICLR 2019,
+and the reduced temperature of Kingma and Dhariwal, NeurIPS 2018, applied to the policy's
+output): codes nearer the prior's mode decode to motion more like the mocap's.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import torch
 from egogen.sim.env import FPS, EnvConfig, WalkEnv, standing_markers
 from egogen.sim.steering import SteeringConfig, pelvis_velocity, steered_observation
 
-__all__ = ["DistillConfig", "collect_pairs", "distill_policy", "fit_actor", "widen_policy"]
+__all__ = ["DistillConfig", "collect_pairs", "distill_policy", "fit_actor", "shrink_actions", "widen_policy"]
 
 
 @dataclass
@@ -46,7 +50,13 @@ class DistillConfig:
         epochs, learning_rate, batch_size: the actor's regression (Adam).
         social: nearest people the student observes directly.
         seed: environment and shuffling seed.
-        steering: the steering layer the teacher acts through.
+        action_scale: the final student's action mean is multiplied by this
+            (:func:`shrink_actions`; 1 = off). 0.8 with the shipped policy, evaluated alone
+            (seeds 0-3): contact 0.931 -> 0.951, penetration frames 3.4 -> 2.8 %, success
+            98.5 -> 97.6 %, collisions 0.30 -> 0.36 per episode (docs/policy.md).
+        steering: the steering layer the teacher acts through (without the wall margin, as
+            the shipped policy was distilled: with it the student walked into furniture a
+            little less and gave way a little less, docs/policy.md).
     """
 
     scenes: tuple[str, ...] = tuple(f"apartment:{i}" for i in range(1, 5))
@@ -58,7 +68,8 @@ class DistillConfig:
     batch_size: int = 512
     social: int = 3
     seed: int = 11
-    steering: SteeringConfig = field(default_factory=SteeringConfig)
+    action_scale: float = 0.8
+    steering: SteeringConfig = field(default_factory=lambda: SteeringConfig(wall_margin=0.0))
 
 
 def widen_policy(teacher, env: WalkEnv):
@@ -94,6 +105,30 @@ def widen_policy(teacher, env: WalkEnv):
     student.policy.load_state_dict(dst)
     student.num_timesteps = teacher.num_timesteps
     return student
+
+
+def shrink_actions(model, factor: float):
+    """Scale an SB3 PPO Gaussian policy's action mean by ``factor``, in place: the last
+    (linear) layer's weights and bias, so ``predict(obs, deterministic=True)`` returns
+    ``factor`` times what it did (the action spread is unchanged).
+
+    The actions are C-VAE latent codes whose prior is N(0, I); ``factor`` < 1 moves them
+    towards its mode (the truncation trick of Brock et al., ICLR 2019).
+
+    Args:
+        model: stable-baselines3 PPO (``model.policy.action_net`` a ``torch.nn.Linear``).
+        factor: scale, in (0, 1] in practice.
+    Returns:
+        ``model``.
+    Raises:
+        ValueError: ``factor`` not finite or not positive.
+    """
+    if not np.isfinite(factor) or factor <= 0:
+        raise ValueError(f"action scale must be a positive number, got {factor}")
+    with torch.no_grad():
+        model.policy.action_net.weight.mul_(factor)
+        model.policy.action_net.bias.mul_(factor)
+    return model
 
 
 def collect_pairs(teacher, env: WalkEnv, steps: int, steering: SteeringConfig, driver=None,
@@ -191,12 +226,15 @@ def distill_policy(out: Path, teacher, motion, body, cfg: DistillConfig = Distil
     Returns:
         The ``distill.json`` content.
     Raises:
-        ValueError: ``cfg.social`` < 1 (the student would see no one), or a teacher whose
+        ValueError: ``cfg.social`` < 1 (the student would see no one), ``cfg.action_scale``
+            not positive, or a teacher whose
             observation is not a prefix of the student's.
     """
     torch.set_num_threads(1)  # small networks: one thread is fastest here
     if cfg.social < 1:
         raise ValueError("distilling the steering needs a student that sees the people: social >= 1")
+    if not np.isfinite(cfg.action_scale) or cfg.action_scale <= 0:
+        raise ValueError(f"action_scale must be a positive number, got {cfg.action_scale}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     k = cfg.agents_per_scene
@@ -217,7 +255,11 @@ def distill_policy(out: Path, teacher, motion, body, cfg: DistillConfig = Distil
                         cfg.learning_rate, cfg.batch_size, seed=cfg.seed + r)
         rounds.append({"round": r, "driver": "teacher" if r == 0 else "student",
                        "steered_fraction": float(data["steered"].mean()), **fit})
-        student.save(out / "policy.zip")
+        if r < cfg.rounds - 1:
+            student.save(out / "policy.zip")  # an interrupted run keeps its last round
+    if cfg.action_scale != 1.0:
+        shrink_actions(student, cfg.action_scale)
+    student.save(out / "policy.zip")
     report = {"config": asdict(cfg), "rounds": rounds, "wall_s": time.time() - t0}
     (out / "distill.json").write_text(json.dumps(report, indent=1, default=str))
     return report
