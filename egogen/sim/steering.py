@@ -15,11 +15,12 @@ IJRR 1998), and keeps the one of least cost
 
 (the 1 / ttc "energy" of Karamouzas, Skinner and Guy, PRL 2014; the small left cost makes
 two people meeting head-on pass on the same side; the wall margin makes a side step towards
-furniture cost up to as much as stopping, so people give way on the free side). When the person is on a collision course
-and the best velocity is not its preferred one, the *observation* the policy gets is changed
-(:func:`observed_targets`): its next waypoint moves in the chosen direction, and for a slower
-velocity the final goal moves there too, so the policy, which decelerates near its goal,
-slows down or stops. Rewards, waypoints and success stay those of the real path.
+furniture cost up to as much as stopping, so people give way on the free side). When the
+person is on a collision course and the best velocity is not its preferred one, the
+*observation* the policy gets is changed (:func:`observed_targets`): its next waypoint moves
+in the chosen direction, and for a slower velocity the final goal moves there too, so the
+policy, which decelerates near its goal, slows down or stops. Rewards, waypoints and success
+stay those of the real path.
 
 On the held-out apartment with 4 people (``egogen eval --steer``), the steering layer took the
 PPO-only policy's collisions from 0.89 to 0.37 per episode, and with the test-time search
@@ -62,9 +63,9 @@ class SteeringConfig:
         wall_margin: candidates whose points ``look_ahead`` ahead are closer than this to an
             obstacle pay ``wall_weight * (1 - clearance / wall_margin)`` (the closest point),
             so people give way by slowing down or on the free side rather than by stepping
-            towards furniture (0 = off), metres. With steering and search
-            (seeds 0-3, the distilled policy before its codes were scaled): penetration frames
-            2.65 -> 2.5 %, success 88.7 -> 91.3 %.
+            towards furniture (0 = off), metres. With steering and search (seeds 0-3, the
+            distilled policy before its codes were scaled): penetration frames 2.65 -> 2.5 %,
+            success 88.7 -> 91.3 %.
         wall_weight: weight of that cost (m/s: 1 makes a side step that touches furniture
             cost as much as stopping).
         left_cost: extra cost of turning left (people pass on their right).
