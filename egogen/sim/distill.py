@@ -107,6 +107,11 @@ def widen_policy(teacher, env: WalkEnv):
     return student
 
 
+def _check_action_scale(factor: float) -> None:
+    if not np.isfinite(factor) or factor <= 0:
+        raise ValueError(f"action_scale must be a positive number (1 = unchanged), got {factor}")
+
+
 def shrink_actions(model, factor: float):
     """Scale an SB3 PPO Gaussian policy's action mean by ``factor``, in place: the last
     (linear) layer's weights and bias, so ``predict(obs, deterministic=True)`` returns
@@ -123,8 +128,7 @@ def shrink_actions(model, factor: float):
     Raises:
         ValueError: ``factor`` not finite or not positive.
     """
-    if not np.isfinite(factor) or factor <= 0:
-        raise ValueError(f"action scale must be a positive number, got {factor}")
+    _check_action_scale(factor)
     with torch.no_grad():
         model.policy.action_net.weight.mul_(factor)
         model.policy.action_net.bias.mul_(factor)
@@ -227,14 +231,12 @@ def distill_policy(out: Path, teacher, motion, body, cfg: DistillConfig = Distil
         The ``distill.json`` content.
     Raises:
         ValueError: ``cfg.social`` < 1 (the student would see no one), ``cfg.action_scale``
-            not positive, or a teacher whose
-            observation is not a prefix of the student's.
+            not positive, or a teacher whose observation is not a prefix of the student's.
     """
     torch.set_num_threads(1)  # small networks: one thread is fastest here
     if cfg.social < 1:
         raise ValueError("distilling the steering needs a student that sees the people: social >= 1")
-    if not np.isfinite(cfg.action_scale) or cfg.action_scale <= 0:
-        raise ValueError(f"action_scale must be a positive number, got {cfg.action_scale}")
+    _check_action_scale(cfg.action_scale)  # before the rounds, not after minutes of collecting
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     k = cfg.agents_per_scene
@@ -257,8 +259,7 @@ def distill_policy(out: Path, teacher, motion, body, cfg: DistillConfig = Distil
                        "steered_fraction": float(data["steered"].mean()), **fit})
         if r < cfg.rounds - 1:
             student.save(out / "policy.zip")  # an interrupted run keeps its last round
-    if cfg.action_scale != 1.0:
-        shrink_actions(student, cfg.action_scale)
+    shrink_actions(student, cfg.action_scale)
     student.save(out / "policy.zip")
     report = {"config": asdict(cfg), "rounds": rounds, "wall_s": time.time() - t0}
     (out / "distill.json").write_text(json.dumps(report, indent=1, default=str))
