@@ -121,7 +121,9 @@ def shrink_actions(model, factor: float):
     towards its mode (the truncation trick of Brock et al., ICLR 2019).
 
     Args:
-        model: stable-baselines3 PPO (``model.policy.action_net`` a ``torch.nn.Linear``).
+        model: stable-baselines3 PPO (``model.policy.action_net`` a ``torch.nn.Linear``); its
+            deterministic action for (B, obs_dim) float32 observations is (B, latent) float32
+            (the C-VAE's 32-D latent code, unitless).
         factor: scale, in (0, 1] in practice.
     Returns:
         ``model``.
